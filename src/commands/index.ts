@@ -1,0 +1,5 @@
+// The registry of subcommands: a new command is one file in this folder plus one line here.
+import type { CommandModule } from 'yargs';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const commands: CommandModule<any, any>[] = [];

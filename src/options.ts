@@ -1,0 +1,54 @@
+// Validation helpers shared by every command, so that each option fails with the same message shape.
+import { invalidParameterError } from './errors.js';
+
+export function positiveInt(name: string, value: unknown): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw invalidParameterError(name, 'a positive integer', value);
+  return n;
+}
+
+export function nonNegativeInt(name: string, value: unknown): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw invalidParameterError(name, 'a non-negative integer', value);
+  return n;
+}
+
+export function positiveNumber(name: string, value: unknown): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw invalidParameterError(name, 'a positive number', value);
+  return n;
+}
+
+export function nonNegativeNumber(name: string, value: unknown): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw invalidParameterError(name, 'a non-negative number', value);
+  return n;
+}
+
+export function oneOf<T extends string>(name: string, allowed: readonly T[], value: unknown): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw invalidParameterError(name, `one of ${allowed.join('|')}`, value);
+  }
+  return value as T;
+}
+
+/** "1,2.5,3" → [1, 2.5, 3]; every entry must be a non-negative finite number. */
+export function numberList(name: string, value: unknown): number[] {
+  const text = Array.isArray(value) ? value.join(',') : String(value ?? '');
+  const parts = text.split(',').filter((s) => s.trim() !== '');
+  const nums = parts.map(Number);
+  if (parts.length === 0 || nums.some((n) => !Number.isFinite(n) || n < 0)) {
+    throw invalidParameterError(name, 'a comma-separated list of non-negative numbers', value);
+  }
+  return nums;
+}
+
+/** Sizes such as 1000000, 500k, 100M, 1G (powers of 1000, as WebDataset's maxsize). */
+export function byteSize(name: string, value: unknown): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(String(value).trim());
+  if (!m) throw invalidParameterError(name, 'a size such as 1000000, 500k, 100M or 1G', value);
+  const scale = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  const n = Math.floor(Number(m[1]) * scale);
+  if (n <= 0) throw invalidParameterError(name, 'a positive size', value);
+  return n;
+}

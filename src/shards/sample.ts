@@ -1,0 +1,60 @@
+// The unit that flows between stages: one WebDataset sample.
+import { InputError } from '../errors.js';
+
+/**
+ * A sample is the run of adjacent tar members that share a key (member path up to the first dot of
+ * the basename). `fields` maps the lower-cased rest of the name (`png`, `cls`, `json`, `seg.png`) to bytes.
+ */
+export interface Sample {
+  key: string;
+  fields: Record<string, Buffer>;
+  /** Where the sample was read from (a path, `-`, `pipe:...`), for error messages; never written. */
+  shard?: string;
+}
+
+/** A streaming transformation of samples, built by a factory: `shuffle({ buffer, seed })(samples)`. */
+export type Stage = (samples: AsyncIterable<Sample>) => AsyncIterable<Sample>;
+
+/** Metadata carried in the `json` field. Unknown keys pass through. */
+export interface SampleMeta {
+  class?: string;
+  source?: string;
+  [key: string]: unknown;
+}
+
+export const IMAGE_FIELDS = ['png', 'jpg', 'jpeg', 'webp'] as const;
+
+/** The name of the sample's image field, or an InputError naming shard and key. */
+export function imageField(sample: Sample): string {
+  const found = IMAGE_FIELDS.find((f) => f in sample.fields);
+  if (!found) throw new InputError(`no image field (expected one of ${IMAGE_FIELDS.join(', ')})`, sample);
+  return found;
+}
+
+/** The integer label in `cls`, or an InputError naming shard and key. */
+export function sampleLabel(sample: Sample): number {
+  const raw = sample.fields.cls;
+  if (raw === undefined) throw new InputError('missing cls field', sample);
+  const text = raw.toString('utf8').trim();
+  if (!/^\d+$/.test(text)) throw new InputError(`cls is not a non-negative integer: ${JSON.stringify(text.slice(0, 40))}`, sample);
+  return Number(text);
+}
+
+/** The parsed `json` field ({} when absent), or an InputError when it does not parse. */
+export function sampleMeta(sample: Sample): SampleMeta {
+  const raw = sample.fields.json;
+  if (raw === undefined) return {};
+  try {
+    const value = JSON.parse(raw.toString('utf8'));
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
+    return value as SampleMeta;
+  } catch (err) {
+    throw new InputError(`json field does not parse as an object: ${(err as Error).message}`, sample);
+  }
+}
+
+/** A copy of the sample with its `json` field replaced (keys sorted, so output bytes are stable). */
+export function withMeta(sample: Sample, meta: SampleMeta): Sample {
+  const sorted = Object.fromEntries(Object.entries(meta).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return { ...sample, fields: { ...sample.fields, json: Buffer.from(JSON.stringify(sorted)) } };
+}
