@@ -1,0 +1,163 @@
+// Basic layers. Tensors are NHWC ([B, H, W, C]) as tfjs expects; parameter names follow PyTorch
+// (weight, bias, running_mean, running_var) so that reference weights map one to one, with layouts
+// converted at load time (PyTorch conv OIHW ↔ tfjs HWIO, linear [out, in] ↔ [in, out]).
+import * as tf from '@tensorflow/tfjs-core';
+import { Module, type ForwardContext } from './module.js';
+import { kaimingNormal, uniform } from './init.js';
+import type { Rng } from '../util/rng.js';
+
+export type Padding = 'same' | 'valid' | number | [number, number];
+
+export interface Conv2dOptions {
+  stride?: number | [number, number];
+  /** 'same' (TF-style, asymmetric when needed), 'valid', or symmetric PyTorch-style zero padding. */
+  padding?: Padding;
+  dilation?: number;
+  bias?: boolean;
+}
+
+function pair(v: number | [number, number]): [number, number] {
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+/** tfjs padding argument for a Padding value. */
+export function tfPadding(p: Padding): 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]] {
+  if (p === 'same' || p === 'valid') return p;
+  const [ph, pw] = pair(p);
+  if (ph === 0 && pw === 0) return 'valid';
+  return [[0, 0], [ph, ph], [pw, pw], [0, 0]];
+}
+
+export class Conv2d extends Module {
+  readonly weight: tf.Variable; // [kh, kw, inC, outC]
+  readonly bias?: tf.Variable; // [outC]
+  private readonly stride: [number, number];
+  private readonly pad: ReturnType<typeof tfPadding>;
+  private readonly dilation: number;
+
+  constructor(inC: number, outC: number, kernel: number | [number, number], rng: Rng, opts: Conv2dOptions = {}) {
+    super();
+    const [kh, kw] = pair(kernel);
+    // He init with fan_out, as torchvision's ResNet (mode='fan_out', nonlinearity='relu').
+    this.weight = this.param('weight', kaimingNormal([kh, kw, inC, outC], kh * kw * outC, rng));
+    if (opts.bias) this.bias = this.param('bias', tf.zeros([outC]));
+    this.stride = pair(opts.stride ?? 1);
+    this.pad = tfPadding(opts.padding ?? 'same');
+    this.dilation = opts.dilation ?? 1;
+  }
+
+  forward(x: tf.Tensor): tf.Tensor {
+    // [B, H, W, inC] → [B, H', W', outC]
+    const y = tf.conv2d(x as tf.Tensor4D, this.weight as tf.Tensor4D, this.stride, this.pad, 'NHWC', this.dilation);
+    return this.bias ? tf.add(y, this.bias) : y;
+  }
+}
+
+export class Linear extends Module {
+  readonly weight: tf.Variable; // [in, out]
+  readonly bias?: tf.Variable; // [out]
+
+  constructor(inF: number, outF: number, rng: Rng, opts: { bias?: boolean; init?: (shape: number[]) => tf.Tensor } = {}) {
+    super();
+    // PyTorch's default: U(±1/sqrt(in)) for weight and bias.
+    const bound = 1 / Math.sqrt(inF);
+    this.weight = this.param('weight', opts.init ? opts.init([inF, outF]) : uniform([inF, outF], bound, rng));
+    if (opts.bias ?? true) this.bias = this.param('bias', opts.init ? tf.zeros([outF]) : uniform([outF], bound, rng));
+  }
+
+  forward(x: tf.Tensor): tf.Tensor {
+    // [..., in] → [..., out]
+    const lead = x.shape.slice(0, -1);
+    const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, x.shape[x.rank - 1]]) as tf.Tensor2D;
+    let y: tf.Tensor = tf.matMul(flat, this.weight as tf.Tensor2D);
+    if (this.bias) y = tf.add(y, this.bias);
+    return x.rank === 2 ? y : tf.reshape(y, [...lead, this.weight.shape[1] as number]);
+  }
+}
+
+/**
+ * Batch normalisation over all axes but the last (Ioffe & Szegedy 2015). Running statistics use
+ * PyTorch's convention: running = (1 − momentum)·running + momentum·batch, with the unbiased batch variance.
+ */
+export class BatchNorm extends Module {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+  readonly runningMean: tf.Variable;
+  readonly runningVar: tf.Variable;
+
+  constructor(channels: number, private readonly opts: { momentum?: number; eps?: number; zeroInit?: boolean } = {}) {
+    super();
+    this.weight = this.param('weight', opts.zeroInit ? tf.zeros([channels]) : tf.ones([channels]));
+    this.bias = this.param('bias', tf.zeros([channels]));
+    this.runningMean = this.buffer('running_mean', tf.zeros([channels]));
+    this.runningVar = this.buffer('running_var', tf.ones([channels]));
+  }
+
+  forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+    const eps = this.opts.eps ?? 1e-5;
+    if (!ctx.training) return tf.batchNorm(x, this.runningMean, this.runningVar, this.bias, this.weight, eps);
+    const axes = x.shape.slice(0, -1).map((_, i) => i);
+    const { mean, variance } = tf.moments(x, axes);
+    const m = this.opts.momentum ?? 0.1;
+    const n = x.size / x.shape[x.rank - 1];
+    // Running statistics are side effects outside the loss: no gradient flows to them.
+    tf.tidy(() => {
+      const unbiased = tf.mul(variance, n / Math.max(1, n - 1));
+      this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)));
+      this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(unbiased, m)));
+    });
+    return tf.batchNorm(x, mean, variance, this.bias, this.weight, eps);
+  }
+}
+
+/** Layer normalisation over the last axis (Ba et al. 2016). */
+export class LayerNorm extends Module {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+
+  constructor(dim: number, private readonly eps = 1e-6) {
+    super();
+    this.weight = this.param('weight', tf.ones([dim]));
+    this.bias = this.param('bias', tf.zeros([dim]));
+  }
+
+  forward(x: tf.Tensor): tf.Tensor {
+    const { mean, variance } = tf.moments(x, -1, true);
+    const xhat = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
+    return tf.add(tf.mul(xhat, this.weight), this.bias);
+  }
+}
+
+/** Group normalisation over NHWC (Wu & He 2018): statistics per sample over H, W and C/G channels. */
+export class GroupNorm extends Module {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+
+  constructor(private readonly groups: number, private readonly channels: number, private readonly eps = 1e-5) {
+    super();
+    if (channels % groups !== 0) throw new Error(`GroupNorm: ${channels} channels do not split into ${groups} groups`);
+    this.weight = this.param('weight', tf.ones([channels]));
+    this.bias = this.param('bias', tf.zeros([channels]));
+  }
+
+  forward(x: tf.Tensor): tf.Tensor {
+    const [b, h, w, c] = x.shape; // [B, H, W, C]
+    const g = tf.reshape(x, [b, h, w, this.groups, c / this.groups]);
+    const { mean, variance } = tf.moments(g, [1, 2, 4], true);
+    const xhat = tf.reshape(tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, this.eps))), [b, h, w, c]);
+    return tf.add(tf.mul(xhat, this.weight), this.bias);
+  }
+}
+
+/** Inverted dropout, seeded per call through tfjs's seeded uniform. */
+export class Dropout extends Module {
+  private calls = 0;
+  constructor(private readonly rate: number, private readonly seed: number) {
+    super();
+  }
+  forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+    if (!ctx.training || this.rate === 0) return x;
+    const keep = tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', this.seed + this.calls++), this.rate), x.dtype);
+    return tf.mul(x, tf.div(keep, 1 - this.rate));
+  }
+}
