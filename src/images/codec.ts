@@ -1,0 +1,162 @@
+// The image codec: the one module in synthaug that touches sharp. Decodes png/jpg/webp (anything
+// libvips reads) into HWC uint8 pixels of a declared shape, and encodes pixels as deterministic PNG.
+//
+// Conventions (documented for users in the pack/mix report):
+// - Pixels are row-major HWC uint8: index (y * width + x) * channels + c.   // [H, W, C]
+// - Alpha is flattened onto BLACK (out = colour × alpha), matching the black background of
+//   Fashion-MNIST-style data; the output never has an alpha channel.
+// - RGB → gray uses the ITU-R BT.601 luma weights Y = 0.299 R + 0.587 G + 0.114 B, computed in exact
+//   integer arithmetic on the 8-bit sRGB values (no linearisation) and rounded half up;
+//   gray → RGB replicates the value into the three channels.
+// - Resampling uses sharp's default Lanczos-3 kernel. EXIF orientation is not applied: pixels are
+//   taken as stored, as PIL / torchvision's ImageFolder do.
+import sharp from 'sharp';
+import { InputError, type InputLocation } from '../errors.js';
+
+// Keep memory bounded in long streams: libvips' operation cache only helps repeated identical work.
+sharp.cache(false);
+
+/** How an image of another size is brought to the declared size. */
+export type ResizePolicy = 'none' | 'stretch' | 'center-crop' | 'pad';
+export const RESIZE_POLICIES: readonly ResizePolicy[] = ['none', 'stretch', 'center-crop', 'pad'];
+
+export interface ImageShape {
+  width: number;
+  height: number;
+  channels: 1 | 3;
+}
+
+export interface DecodeSpec extends ImageShape {
+  /**
+   * none: the image must already have this size (else InputError);
+   * stretch: scale each axis independently to the size (aspect ratio not kept);
+   * center-crop: scale so the image covers the size, keeping the aspect ratio, then crop the centre;
+   * pad: scale so the image fits inside the size, keeping the aspect ratio, centre it on black.
+   */
+  resize: ResizePolicy;
+}
+
+const FIT: Record<Exclude<ResizePolicy, 'none'>, 'fill' | 'cover' | 'contain'> = {
+  stretch: 'fill',
+  'center-crop': 'cover',
+  pad: 'contain',
+};
+
+const BLACK = { r: 0, g: 0, b: 0, alpha: 1 };
+
+/** Width, height and channel count as stored in the image header, or an InputError. */
+export async function probeImage(bytes: Buffer, where: InputLocation = {}): Promise<{ width: number; height: number; channels: number; format: string }> {
+  try {
+    const meta = await sharp(bytes, { failOn: 'error' }).metadata();
+    if (!meta.width || !meta.height) throw new Error('no image size in header');
+    return { width: meta.width, height: meta.height, channels: meta.channels ?? 0, format: meta.format ?? 'unknown' };
+  } catch (err) {
+    throw new InputError(`image does not decode: ${(err as Error).message}`, where);
+  }
+}
+
+/**
+ * Decode an encoded image into HWC uint8 pixels of exactly `spec`'s shape.   // [H, W, C]
+ * An image that does not decode, or (with resize 'none') has another size, is an InputError at `where`.
+ */
+export async function decodeImage(bytes: Buffer, spec: DecodeSpec, where: InputLocation = {}): Promise<Uint8Array> {
+  const { width, height, channels } = spec;
+  const header = await probeImage(bytes, where);
+  if (spec.resize === 'none' && (header.width !== width || header.height !== height)) {
+    throw new InputError(
+      `image is ${header.width}x${header.height} but ${width}x${height} was declared (choose a --resize policy to convert)`,
+      where,
+    );
+  }
+  let data: Buffer;
+  let got: number;
+  try {
+    let pipeline = sharp(bytes, { failOn: 'error' }).flatten({ background: BLACK }).toColourspace('srgb');
+    if (spec.resize !== 'none' && (header.width !== width || header.height !== height)) {
+      pipeline = pipeline.resize(width, height, { fit: FIT[spec.resize], position: 'centre', background: BLACK });
+    }
+    const out = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    if (out.info.width !== width || out.info.height !== height) {
+      throw new Error(`decoder returned ${out.info.width}x${out.info.height}, expected ${width}x${height}`);
+    }
+    data = out.data;
+    got = out.info.channels;
+  } catch (err) {
+    throw new InputError(`image does not decode: ${(err as Error).message}`, where);
+  }
+  return convertChannels(data, width * height, got, channels);
+}
+
+/** [N, from] uint8 → [N, to] uint8; drops any alpha band, BT.601 luma for RGB → gray. */
+export function convertChannels(src: Uint8Array, pixels: number, from: number, to: 1 | 3): Uint8Array {
+  const colour = from >= 3; // 1 or 2 bands: gray (+alpha); 3 or 4: RGB (+alpha)
+  if ((from === 1 && to === 1) || (from === 3 && to === 3)) return new Uint8Array(src.buffer, src.byteOffset, pixels * to);
+  const out = new Uint8Array(pixels * to);
+  for (let i = 0; i < pixels; i++) {
+    const s = i * from;
+    if (to === 3) {
+      const r = src[s];
+      const g = colour ? src[s + 1] : r;
+      const b = colour ? src[s + 2] : r;
+      out[i * 3] = r;
+      out[i * 3 + 1] = g;
+      out[i * 3 + 2] = b;
+    } else {
+      out[i] = colour ? luma601(src[s], src[s + 1], src[s + 2]) : src[s];
+    }
+  }
+  return out;
+}
+
+/** ITU-R BT.601 luma of 8-bit R, G, B, in integers: round(0.299 R + 0.587 G + 0.114 B), halves up. */
+export function luma601(r: number, g: number, b: number): number {
+  return Math.floor((299 * r + 587 * g + 114 * b + 500) / 1000);
+}
+
+/**
+ * Encode HWC uint8 pixels as PNG. Deterministic: fixed compression level 9, no adaptive filtering,
+ * no palette, no metadata (sharp writes none unless asked), so the same pixels give the same bytes.
+ */
+export async function encodePng(pixels: Uint8Array, shape: ImageShape): Promise<Buffer> {
+  const { width, height, channels } = shape;
+  if (pixels.length !== width * height * channels) {
+    throw new RangeError(`encodePng: ${pixels.length} bytes do not make a ${width}x${height}x${channels} image`);
+  }
+  return sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length), { raw: { width, height, channels } })
+    .png({ compressionLevel: 9, adaptiveFiltering: false, palette: false })
+    .toBuffer();
+}
+
+/** Value range of a float tensor made from uint8 pixels: v/255 ∈ [0,1], or 2v/255 − 1 ∈ [−1,1]. */
+export type FloatRange = '0,1' | '-1,1';
+
+/** A float batch ready for `tf.tensor4d(data, shape)`; kept free of tfjs so the codec does not load it. */
+export interface FloatBatch {
+  /** Row-major [B, H, W, C] (channels last, as TensorFlow.js conv layers expect). */
+  data: Float32Array;
+  shape: [number, number, number, number];
+  range: FloatRange;
+}
+
+/** Stack decoded HWC uint8 images of one shape into a [B, H, W, C] float batch in the given range. */
+export function toFloatBatch(images: readonly Uint8Array[], shape: ImageShape, range: FloatRange = '0,1'): FloatBatch {
+  const { width, height, channels } = shape;
+  const size = width * height * channels;
+  const data = new Float32Array(images.length * size);
+  const [scale, offset] = range === '0,1' ? [1 / 255, 0] : [2 / 255, -1];
+  images.forEach((img, b) => {
+    if (img.length !== size) throw new RangeError(`toFloatBatch: image ${b} has ${img.length} bytes, expected ${size}`);
+    for (let i = 0; i < size; i++) data[b * size + i] = img[i] * scale + offset;
+  });
+  return { data, shape: [images.length, height, width, channels], range };
+}
+
+/** The inverse of toFloatBatch for one image: float [H, W, C] in `range` → uint8, rounded and clamped. */
+export function fromFloat(data: ArrayLike<number>, range: FloatRange = '0,1'): Uint8Array {
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = range === '0,1' ? data[i] * 255 : (data[i] + 1) * 127.5;
+    out[i] = Math.min(255, Math.max(0, Math.round(v)));
+  }
+  return out;
+}
