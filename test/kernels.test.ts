@@ -1,0 +1,249 @@
+// synthaug's WASM gradient kernels against tfjs's pure-JS `cpu` backend (the reference), and, where
+// the cpu kernels have no dilation attribute, against a direct loop over the convolution sum.
+// Error measure: relErr(a, b) = max|a − b| / max(1, max|b|), b the reference; bound 1e-4.
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { initBackend } from '../src/backend/index.js';
+import { composed } from '../src/backend/wasm/compose.js';
+import { conv2dFilterGrad, conv2dInputGrad, geometryOf } from '../src/backend/wasm/conv-backprop.js';
+import { Rng } from '../src/util/rng.js';
+
+const TOL = 1e-4;
+
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, 'lengths differ');
+  let diff = 0;
+  let scale = 1;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return Number.isNaN(diff) ? Infinity : diff / scale;
+}
+
+function randn(rng: Rng, shape: number[]): { shape: number[]; values: Float32Array } {
+  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < values.length; i++) values[i] = rng.normal();
+  return { shape, values };
+}
+
+/** Run one kernel on `backend` with float inputs; returns the output values and shape. */
+async function runOn(backend: string, kernel: string, inputs: Record<string, { shape: number[]; values: Float32Array | Int32Array }>, attrs: object) {
+  await tf.setBackend(backend);
+  const ts = Object.fromEntries(
+    Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.values, v.shape, v.values instanceof Int32Array ? 'int32' : 'float32')]),
+  );
+  const out = tf.engine().runKernel(kernel, ts, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const result = { shape: out.shape, values: out.dataSync().slice() };
+  tf.dispose([out, ...Object.values(ts)]);
+  return result;
+}
+
+type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+interface ConvCase {
+  x: number[]; // [N, H, W, Ci]
+  k: [number, number];
+  co: number;
+  strides: [number, number];
+  pad: Pad;
+}
+
+/** A seeded table of conv geometries: odd sizes, asymmetric kernels, stride > kernel, explicit pads. */
+function convCases(seed: number, count: number): ConvCase[] {
+  const rng = new Rng(seed);
+  const fixed: ConvCase[] = [
+    { x: [2, 8, 8, 3], k: [3, 3], co: 4, strides: [1, 1], pad: 'same' },
+    { x: [2, 9, 9, 3], k: [3, 3], co: 4, strides: [2, 2], pad: 'same' }, // ResNet downsampling
+    { x: [2, 9, 7, 3], k: [1, 7], co: 2, strides: [1, 1], pad: 'same' }, // Inception 1x7
+    { x: [2, 7, 9, 3], k: [7, 1], co: 2, strides: [1, 1], pad: 'same' }, // Inception 7x1
+    { x: [1, 11, 11, 2], k: [1, 1], co: 3, strides: [3, 3], pad: 'valid' }, // stride > kernel
+    { x: [1, 10, 13, 2], k: [2, 2], co: 3, strides: [3, 3], pad: 'valid' }, // leftover rows and columns
+    { x: [2, 13, 13, 3], k: [7, 7], co: 4, strides: [2, 2], pad: 'same' }, // ImageNet ResNet stem
+    { x: [1, 6, 6, 2], k: [3, 3], co: 2, strides: [2, 1], pad: [[0, 0], [2, 0], [1, 2], [0, 0]] },
+  ];
+  const pads = (k: [number, number]): Pad => {
+    const r = rng.int(3);
+    if (r === 0) return 'same';
+    if (r === 1) return 'valid';
+    return [[0, 0], [rng.int(k[0]), rng.int(k[0])], [rng.int(k[1]), rng.int(k[1])], [0, 0]];
+  };
+  const random: ConvCase[] = [];
+  while (random.length < count) {
+    const k: [number, number] = [1 + rng.int(4), 1 + rng.int(4)];
+    const x = [1 + rng.int(3), 1 + rng.int(12), 1 + rng.int(12), 1 + rng.int(5)];
+    const c: ConvCase = { x, k, co: 1 + rng.int(5), strides: [1 + rng.int(3), 1 + rng.int(3)], pad: pads(k) };
+    const info = tf.backend_util.computeConv2DInfo(x as never, [...k, x[3], c.co] as never, c.strides, 1, c.pad as never);
+    if (info.outHeight > 0 && info.outWidth > 0) random.push(c);
+  }
+  return [...fixed, ...random];
+}
+
+function describeCase(c: ConvCase): string {
+  return `x=[${c.x}] k=${c.k.join('x')} co=${c.co} s=${c.strides.join(',')} pad=${JSON.stringify(c.pad)}`;
+}
+
+before(async () => {
+  await import('@tensorflow/tfjs-backend-cpu');
+  const info = await initBackend('wasm');
+  assert.equal(info.name, 'wasm');
+});
+
+describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm vs cpu', () => {
+  for (const c of convCases(20230408, 24)) {
+    test(describeCase(c), async () => {
+      const rng = new Rng(c.x.reduce((a, b) => a * 31 + b, c.co));
+      const filterShape = [...c.k, c.x[3], c.co];
+      const info = tf.backend_util.computeConv2DInfo(c.x as never, filterShape as never, c.strides, 1, c.pad as never);
+      const x = randn(rng, c.x);
+      const w = randn(rng, filterShape);
+      const dy = randn(rng, info.outShape);
+      const common = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+      for (const [kernel, inputs, attrs] of [
+        ['Conv2DBackpropFilter', { x, dy }, { ...common, filterShape }],
+        ['Conv2DBackpropInput', { dy, filter: w }, { ...common, inputShape: c.x }],
+      ] as const) {
+        const ref = await runOn('cpu', kernel, inputs, attrs);
+        const got = await runOn('wasm', kernel, inputs, attrs);
+        assert.deepEqual(got.shape, ref.shape, `${kernel} shape`);
+        const err = relErr(got.values, ref.values);
+        assert.ok(err <= TOL, `${kernel}: relative error ${err}`);
+      }
+    });
+  }
+});
+
+/** Direct sums over the definition y[n,o,p,co] = Σ x[n, o·sh + i·dh − pt, p·sw + j·dw − pl, ci] · w[i,j,ci,co]. */
+function directConvGrads(x: { shape: number[]; values: Float32Array }, w: { shape: number[]; values: Float32Array },
+  dy: { shape: number[]; values: Float32Array }, s: [number, number], d: [number, number], pt: number, pl: number) {
+  const [N, H, W, Ci] = x.shape;
+  const [kh, kw, , Co] = w.shape;
+  const [, Ho, Wo] = dy.shape;
+  const dx = new Float32Array(x.values.length);
+  const dw = new Float32Array(w.values.length);
+  for (let n = 0; n < N; n++) for (let o = 0; o < Ho; o++) for (let p = 0; p < Wo; p++) for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+    const h = o * s[0] + i * d[0] - pt;
+    const v = p * s[1] + j * d[1] - pl;
+    if (h < 0 || h >= H || v < 0 || v >= W) continue;
+    for (let ci = 0; ci < Ci; ci++) for (let co = 0; co < Co; co++) {
+      const g = dy.values[((n * Ho + o) * Wo + p) * Co + co];
+      const xi = ((n * H + h) * W + v) * Ci + ci;
+      const wi = ((i * kw + j) * Ci + ci) * Co + co;
+      dx[xi] += g * w.values[wi];
+      dw[wi] += g * x.values[xi];
+    }
+  }
+  return { dx, dw };
+}
+
+describe('dilated conv gradients on wasm vs direct sums', () => {
+  const cases: { x: number[]; k: [number, number]; co: number; s: [number, number]; d: [number, number]; pad: Pad }[] = [
+    { x: [2, 9, 9, 3], k: [3, 3], co: 2, s: [1, 1], d: [2, 2], pad: 'same' },
+    { x: [1, 12, 10, 2], k: [3, 2], co: 3, s: [1, 1], d: [3, 2], pad: 'valid' },
+    { x: [2, 11, 11, 2], k: [3, 3], co: 2, s: [2, 2], d: [2, 2], pad: [[0, 0], [1, 2], [2, 1], [0, 0]] },
+  ];
+  for (const c of cases) {
+    test(`x=[${c.x}] k=${c.k.join('x')} s=${c.s} d=${c.d} pad=${JSON.stringify(c.pad)}`, async () => {
+      await tf.setBackend('wasm');
+      const rng = new Rng(7 + c.x[1]);
+      const filterShape = [...c.k, c.x[3], c.co];
+      const info = tf.backend_util.computeConv2DInfo(c.x as never, filterShape as never, c.s, c.d, c.pad as never);
+      const x = randn(rng, c.x);
+      const w = randn(rng, filterShape);
+      const dy = randn(rng, info.outShape);
+      const ref = directConvGrads(x, w, dy, c.s, c.d, info.padInfo.top, info.padInfo.left);
+      const backend = tf.backend() as BackendWasm;
+      const [xt, wt, dyt] = [x, w, dy].map((a) => tf.tensor(a.values, a.shape));
+      const g = geometryOf(info);
+      const before = backend.numDataIds();
+      const dwInfo = composed(backend, (s) => conv2dFilterGrad(s, xt, dyt, g));
+      const dxInfo = composed(backend, (s) => conv2dInputGrad(s, dyt, wt, g));
+      assert.equal(backend.numDataIds(), before + 2, 'composition leaves only its two outputs');
+      const dwGot = backend.readSync(dwInfo.dataId) as Float32Array;
+      const dxGot = backend.readSync(dxInfo.dataId) as Float32Array;
+      assert.deepEqual(dwInfo.shape, filterShape);
+      assert.deepEqual(dxInfo.shape, c.x);
+      assert.ok(relErr(dwGot, ref.dw) <= TOL, `filter grad: ${relErr(dwGot, ref.dw)}`);
+      assert.ok(relErr(dxGot, ref.dx) <= TOL, `input grad: ${relErr(dxGot, ref.dx)}`);
+      backend.disposeData(dwInfo.dataId);
+      backend.disposeData(dxInfo.dataId);
+      tf.dispose([xt, wt, dyt]);
+    });
+  }
+});
+
+/** Direct sums for y[n,o,p,c·m+k] = Σ x[n, o·sh + i·dh − pt, p·sw + j·dw − pl, c] · w[i,j,c,k]. */
+function directDepthwiseGrads(x: { shape: number[]; values: Float32Array }, w: { shape: number[]; values: Float32Array },
+  dy: { shape: number[]; values: Float32Array }, s: [number, number], d: [number, number], pt: number, pl: number) {
+  const [N, H, W, C] = x.shape;
+  const [kh, kw, , M] = w.shape;
+  const [, Ho, Wo] = dy.shape;
+  const dx = new Float32Array(x.values.length);
+  const dw = new Float32Array(w.values.length);
+  for (let n = 0; n < N; n++) for (let o = 0; o < Ho; o++) for (let p = 0; p < Wo; p++) for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+    const h = o * s[0] + i * d[0] - pt;
+    const v = p * s[1] + j * d[1] - pl;
+    if (h < 0 || h >= H || v < 0 || v >= W) continue;
+    for (let c = 0; c < C; c++) for (let k = 0; k < M; k++) {
+      const g = dy.values[((n * Ho + o) * Wo + p) * C * M + c * M + k];
+      const xi = ((n * H + h) * W + v) * C + c;
+      const wi = ((i * kw + j) * C + c) * M + k;
+      dx[xi] += g * w.values[wi];
+      dw[wi] += g * x.values[xi];
+    }
+  }
+  return { dx, dw };
+}
+
+describe('depthwise conv gradients on wasm vs cpu and direct sums', () => {
+  const cases: { x: number[]; k: [number, number]; m: number; s: [number, number]; d: [number, number]; pad: Pad }[] = [
+    { x: [2, 8, 8, 3], k: [3, 3], m: 1, s: [1, 1], d: [1, 1], pad: 'same' },
+    { x: [2, 9, 9, 3], k: [3, 3], m: 2, s: [2, 2], d: [1, 1], pad: 'same' },
+    { x: [1, 10, 11, 2], k: [5, 3], m: 1, s: [3, 3], d: [1, 1], pad: 'valid' },
+    { x: [1, 9, 9, 2], k: [3, 3], m: 3, s: [1, 1], d: [2, 2], pad: 'valid' },
+    { x: [2, 7, 7, 4], k: [3, 3], m: 1, s: [1, 1], d: [1, 1], pad: [[0, 0], [2, 1], [0, 2], [0, 0]] },
+  ];
+  for (const c of cases) {
+    test(`x=[${c.x}] k=${c.k.join('x')} m=${c.m} s=${c.s} d=${c.d} pad=${JSON.stringify(c.pad)}`, async () => {
+      const rng = new Rng(11 + c.x[2]);
+      const filterShape = [...c.k, c.x[3], c.m];
+      const info = tf.backend_util.computeConv2DInfo(c.x as never, filterShape as never, c.s, c.d, c.pad as never, undefined, true);
+      const x = randn(rng, c.x);
+      const w = randn(rng, filterShape);
+      const dy = randn(rng, info.outShape);
+      const common = { strides: c.s, dilations: c.d, pad: c.pad, dimRoundingMode: undefined };
+      // tfjs's cpu DepthwiseConv2dNativeBackpropFilter ignores dilations: dilated cases use direct sums.
+      const direct = directDepthwiseGrads(x, w, dy, c.s, c.d, info.padInfo.top, info.padInfo.left);
+      for (const [kernel, inputs, attrs, directRef] of [
+        ['DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...common, filterShape }, direct.dw],
+        ['DepthwiseConv2dNativeBackpropInput', { dy, filter: w }, { ...common, inputShape: c.x }, direct.dx],
+      ] as const) {
+        const ref = c.d[0] > 1 || c.d[1] > 1 ? { values: directRef } : await runOn('cpu', kernel, inputs, attrs);
+        const got = await runOn('wasm', kernel, inputs, attrs);
+        assert.equal(got.values.length, ref.values.length, `${kernel} size`);
+        const err = relErr(got.values, ref.values);
+        assert.ok(err <= TOL, `${kernel}: relative error ${err}`);
+        assert.ok(relErr(got.values, directRef) <= TOL, `${kernel} vs direct sums: ${relErr(got.values, directRef)}`);
+      }
+    });
+  }
+});
+
+describe('UnsortedSegmentSum on wasm vs cpu', () => {
+  const cases = [
+    { x: [6, 4], ids: [1, 3, 3, 0, 5, 1], n: 7 },
+    { x: [5, 2, 3], ids: [4, 4, 4, 0, 2], n: 5 },
+    { x: [4, 3], ids: [0, -1, 9, 1], n: 2 }, // out-of-range ids are dropped
+  ];
+  for (const c of cases) {
+    test(`x=[${c.x}] numSegments=${c.n}`, async () => {
+      const x = randn(new Rng(c.n), c.x);
+      const inputs = { x, segmentIds: { shape: [c.ids.length], values: Int32Array.from(c.ids) } };
+      const ref = await runOn('cpu', 'UnsortedSegmentSum', inputs, { numSegments: c.n });
+      const got = await runOn('wasm', 'UnsortedSegmentSum', inputs, { numSegments: c.n });
+      assert.deepEqual(got.shape, ref.shape);
+      assert.ok(relErr(got.values, ref.values) <= TOL, `relative error ${relErr(got.values, ref.values)}`);
+    });
+  }
+});
