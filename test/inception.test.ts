@@ -1,0 +1,125 @@
+// The FID Inception-v3 against PyTorch: fixtures/make_inception_fixtures.py builds the network independently
+// (torchvision's Inception3 with pytorch-fid's FID block patches), fills every tensor of the full-size net by a
+// formula both sides compute (the real weights are 95 MB), and stores pool features and logits for two inputs:
+// a 299x299 batch (the network alone) and a 40x56 batch (through the bilinear resize and scaling too).
+// Runs on WASM (the cpu backend needs minutes for 2 images at 299x299).
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { FIDInceptionV3, INCEPTION_CLASSES, INCEPTION_FEATURES, torchLayoutToTfjs } from '../src/models/inception.js';
+
+interface Case {
+  inputShape: [number, number, number, number];
+  pool: number[][];
+  logits: number[][];
+}
+const fixture = JSON.parse(
+  readFileSync(fileURLToPath(new URL('../../fixtures/inception/expected.json', import.meta.url)), 'utf8'),
+) as { stateDictNames: number; numParameters: number; cases: Case[] };
+
+before(async () => {
+  await tf.setBackend('wasm');
+});
+
+// ---- the fixture's formula (see the docstring of fixtures/make_inception_fixtures.py) ----
+
+function fnv1a32(name: string): number {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(name, 'utf8')) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return h;
+}
+
+/** v(i) in [-1, 1) for i in [0, n), then `map` (in float64) and one rounding to float32. */
+function formula(name: string, n: number, map: (v: number) => number): Float32Array {
+  const h = fnv1a32(name);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let u = (Math.imul(i, 0x9e3779b1) + h) >>> 0;
+    u = (u ^ (u >>> 16)) >>> 0;
+    u = Math.imul(u, 0x85ebca6b) >>> 0;
+    u = (u ^ (u >>> 13)) >>> 0;
+    u = Math.imul(u, 0xc2b2ae35) >>> 0;
+    u = (u ^ (u >>> 16)) >>> 0;
+    out[i] = map((u / 4294967296) * 2 - 1);
+  }
+  return out;
+}
+
+/** The state-dict tensor `name` in PyTorch layout ([O, I, kh, kw] convs, [out, in] fc). */
+function formulaTensor(name: string, torchShape: number[]): tf.Tensor {
+  const n = torchShape.reduce((a, b) => a * b, 1);
+  let map: (v: number) => number;
+  if (name.endsWith('conv.weight')) {
+    const fanIn = n / torchShape[0];
+    map = (v) => Math.sqrt(6 / fanIn) * v;
+  } else if (name.endsWith('bn.weight')) map = (v) => 1 + 0.2 * v;
+  else if (name.endsWith('bn.running_var')) map = (v) => 1 + 0.5 * v;
+  else if (/(bn\.bias|bn\.running_mean|fc\.bias)$/.test(name)) map = (v) => 0.1 * v;
+  else if (name === 'fc.weight') map = (v) => Math.sqrt(3 / torchShape[1]) * v;
+  else throw new Error(`no formula for ${name}`);
+  return tf.tensor(formula(name, n, map), torchShape);
+}
+
+/** This model's HWIO / [in, out] shape back to PyTorch's layout. */
+function torchShape(name: string, shape: number[]): number[] {
+  if (shape.length === 4) return [shape[3], shape[2], shape[0], shape[1]];
+  if (name === 'fc.weight') return [shape[1], shape[0]];
+  return shape;
+}
+
+/** max |a − b| / max(1, max |b|). */
+function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  assert.equal(actual.length, expected.length);
+  let diff = 0;
+  let scale = 1;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return diff / scale;
+}
+
+test('FID Inception-v3 has the state-dict names and parameter count of the PyTorch network', () => {
+  const net = new FIDInceptionV3();
+  try {
+    const names = [...net.stateDict().keys()];
+    assert.equal(names.length, fixture.stateDictNames);
+    assert.equal(net.numParameters(), fixture.numParameters); // 23,850,960: torchvision's 27,161,264 − aux head + 8 classes
+    for (const n of ['Conv2d_1a_3x3.conv.weight', 'Mixed_5b.branch_pool.bn.running_var', 'Mixed_6e.branch7x7dbl_5.conv.weight',
+      'Mixed_7c.branch3x3dbl_3b.bn.bias', 'fc.weight', 'fc.bias']) {
+      assert.ok(names.includes(n), n);
+    }
+  } finally {
+    net.dispose();
+  }
+});
+
+test('FID Inception-v3 with formula weights matches PyTorch on pool features and logits (rel. 1e-3)', () => {
+  const net = new FIDInceptionV3();
+  try {
+    const weights = new Map<string, tf.Tensor>();
+    for (const [name, v] of net.stateDict()) weights.set(name, torchLayoutToTfjs(name, formulaTensor(name, torchShape(name, v.shape))));
+    net.loadStateDict(weights);
+    for (const t of weights.values()) t.dispose();
+
+    const before = tf.memory().numTensors;
+    for (const c of fixture.cases) {
+      const n = c.inputShape.reduce((a, b) => a * b, 1);
+      const images = tf.tensor(formula('input', n, (v) => (v + 1) / 2), c.inputShape);
+      const { pool, logits } = net.run(images);
+      assert.deepEqual(pool.shape, [c.inputShape[0], INCEPTION_FEATURES]);
+      assert.deepEqual(logits.shape, [c.inputShape[0], INCEPTION_CLASSES]);
+      const ePool = relError(pool.dataSync(), c.pool.flat());
+      const eLogits = relError(logits.dataSync(), c.logits.flat());
+      assert.ok(ePool <= 1e-3, `input ${c.inputShape}: pool features differ by ${ePool}`);
+      assert.ok(eLogits <= 1e-3, `input ${c.inputShape}: logits differ by ${eLogits}`);
+      tf.dispose([images, pool, logits]);
+    }
+    assert.equal(tf.memory().numTensors, before, 'forward leaked tensors');
+  } finally {
+    net.dispose();
+  }
+});
