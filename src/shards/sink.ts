@@ -1,0 +1,244 @@
+// Sinks: one tar archive on stdout, or numbered shard files ('out-%06d.tar') split by count or size.
+// A shard file is written as `<name>.tmp-<pid>` and renamed when complete; on failure the partial
+// file is removed and the shards already finished stay.
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { UsageError, invalidParameterError } from '../errors.js';
+import { debug } from '../log.js';
+import type { Sample } from './sample.js';
+import { END_OF_ARCHIVE } from './tar-format.js';
+import { encodeSample } from './tar-write.js';
+
+export interface SinkOptions {
+  /** undefined or '-' → stdout (a terminal is refused); otherwise a file name or pattern such as 'out-%06d.tar'. */
+  output?: string;
+  /** Samples per shard (pattern output only). */
+  maxCount?: number;
+  /** Bytes per shard file, end-of-archive marker included (pattern output only); a larger single sample gets a shard of its own. */
+  maxSize?: number;
+  /** Stream used for '-' (default process.stdout). It is flushed, not ended. */
+  stdout?: NodeJS.WritableStream;
+}
+
+export interface SinkResult {
+  samples: number;
+  /** The files written, in order (['-'] for stdout). */
+  shards: string[];
+}
+
+/** Where bytes go: a stream (with backpressure) or a file. */
+interface ByteSink {
+  write(buf: Buffer): Promise<void>;
+  /** Wait until everything written has been handed to the OS. */
+  flush(): Promise<void>;
+}
+
+class StreamSink implements ByteSink {
+  private error: Error | undefined;
+  private readonly onError = (err: Error) => {
+    this.error ??= err;
+  };
+
+  constructor(private readonly stream: NodeJS.WritableStream) {
+    stream.on('error', this.onError);
+  }
+
+  async write(buf: Buffer): Promise<void> {
+    if (this.error) throw this.error;
+    if (this.stream.write(buf)) return;
+    // Backpressure: wait for the reader, or for the stream to fail (EPIPE when the reader has gone).
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        this.stream.off('drain', onDrain);
+        this.stream.off('error', done);
+        this.stream.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onClose = () => done(this.error ?? Object.assign(new Error('output stream closed'), { code: 'EPIPE' }));
+      this.stream.on('drain', onDrain);
+      this.stream.on('error', done);
+      this.stream.on('close', onClose);
+    });
+  }
+
+  async flush(): Promise<void> {
+    if (this.error) throw this.error;
+    await new Promise<void>((resolve, reject) => {
+      this.stream.write(Buffer.alloc(0), (err?: Error | null) => (err ? reject(err) : resolve()));
+    });
+    if (this.error) throw this.error;
+  }
+
+  release(): void {
+    this.stream.off('error', this.onError);
+  }
+}
+
+class FileSink implements ByteSink {
+  constructor(private readonly handle: FileHandle) {}
+
+  async write(buf: Buffer): Promise<void> {
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesWritten } = await this.handle.write(buf, done, buf.length - done);
+      done += bytesWritten;
+    }
+  }
+
+  async flush(): Promise<void> {}
+}
+
+/** Collects small pieces into ~1 MB writes; large pieces go straight through. */
+class TarWriter {
+  static readonly STAGE = 1 << 20;
+  bytes = 0;
+  private stage = Buffer.allocUnsafe(TarWriter.STAGE);
+  private used = 0;
+
+  constructor(private readonly sink: ByteSink) {}
+
+  async put(pieces: Buffer[]): Promise<void> {
+    for (const piece of pieces) {
+      this.bytes += piece.length;
+      if (piece.length >= TarWriter.STAGE / 4) {
+        await this.drainStage();
+        await this.sink.write(piece);
+      } else {
+        if (this.used + piece.length > TarWriter.STAGE) await this.drainStage();
+        piece.copy(this.stage, this.used);
+        this.used += piece.length;
+      }
+    }
+  }
+
+  /** Write the end-of-archive marker and everything staged. */
+  async end(): Promise<void> {
+    await this.put([END_OF_ARCHIVE]);
+    await this.drainStage();
+    await this.sink.flush();
+  }
+
+  private async drainStage(): Promise<void> {
+    if (this.used === 0) return;
+    const out = this.stage.subarray(0, this.used);
+    // A stream may hold on to the buffer until it is written, so the next pieces go to a fresh one.
+    this.stage = Buffer.allocUnsafe(TarWriter.STAGE);
+    this.used = 0;
+    await this.sink.write(out);
+  }
+}
+
+/** 'out-%06d.tar' → (n) => 'out-000003.tar'. Accepts one %d, %Nd or %0Nd, and %% for a literal %. */
+export function shardNamer(pattern: string): ((n: number) => string) | null {
+  const specs = [...pattern.matchAll(/%(%|0?\d*d)/g)].filter((m) => m[1] !== '%');
+  if (specs.length === 0) return null;
+  if (specs.length > 1 || /%(?!%|0?\d*d)/.test(pattern.replace(/%%/g, ''))) {
+    throw invalidParameterError('output', 'a file name with at most one %d (e.g. out-%06d.tar)', pattern);
+  }
+  return (n) =>
+    pattern.replace(/%(%|0?\d*d)/g, (_, spec: string) => {
+      if (spec === '%') return '%';
+      const width = Number(spec.slice(0, -1) || 0);
+      return String(n).padStart(width, spec.startsWith('0') ? '0' : ' ');
+    });
+}
+
+/** Refuse to write tar bytes to a terminal (DESIGN.md). */
+function refuseTerminal(stream: NodeJS.WritableStream): void {
+  if ((stream as { isTTY?: boolean }).isTTY) {
+    throw new UsageError('refusing to write tar data to a terminal: redirect stdout, pipe it, or use -o FILE');
+  }
+}
+
+/** Write samples as one archive on stdout, or as shard files; resolves when everything is on disk or flushed. */
+export async function writeSink(samples: AsyncIterable<Sample>, options: SinkOptions = {}): Promise<SinkResult> {
+  const output = options.output ?? '-';
+  if (output === '-') {
+    if (options.maxCount !== undefined || options.maxSize !== undefined) {
+      throw new UsageError('--max-count and --max-size split output into shard files: use them with -o name-%06d.tar');
+    }
+    const stream = options.stdout ?? process.stdout;
+    refuseTerminal(stream);
+    return writeStream(samples, stream);
+  }
+  const namer = shardNamer(output);
+  if (namer === null && (options.maxCount !== undefined || options.maxSize !== undefined)) {
+    throw invalidParameterError('output', 'a pattern with %d (e.g. out-%06d.tar) when --max-count or --max-size is given', output);
+  }
+  return writeShards(samples, namer ?? (() => output.replace(/%%/g, '%')), options);
+}
+
+async function writeStream(samples: AsyncIterable<Sample>, stream: NodeJS.WritableStream): Promise<SinkResult> {
+  const sink = new StreamSink(stream);
+  const writer = new TarWriter(sink);
+  let count = 0;
+  try {
+    for await (const sample of samples) {
+      await writer.put(encodeSample(sample).pieces);
+      count++;
+    }
+    await writer.end();
+  } finally {
+    sink.release();
+  }
+  return { samples: count, shards: ['-'] };
+}
+
+interface OpenShard {
+  name: string;
+  temp: string;
+  handle: FileHandle;
+  writer: TarWriter;
+  count: number;
+}
+
+async function openShard(name: string): Promise<OpenShard> {
+  const temp = `${name}.tmp-${process.pid}`;
+  const handle = await open(temp, 'w', 0o644);
+  return { name, temp, handle, writer: new TarWriter(new FileSink(handle)), count: 0 };
+}
+
+async function finishShard(shard: OpenShard): Promise<void> {
+  await shard.writer.end();
+  await shard.handle.close();
+  await rename(shard.temp, shard.name);
+  debug(`wrote ${shard.name} (${shard.count} samples, ${shard.writer.bytes} bytes)`);
+}
+
+async function writeShards(samples: AsyncIterable<Sample>, nameOf: (n: number) => string, options: SinkOptions): Promise<SinkResult> {
+  const maxCount = options.maxCount ?? Infinity;
+  const maxSize = options.maxSize ?? Infinity;
+  const written: string[] = [];
+  let current: OpenShard | undefined;
+  let total = 0;
+  try {
+    for await (const sample of samples) {
+      const { pieces, size } = encodeSample(sample);
+      if (
+        current !== undefined &&
+        (current.count >= maxCount || current.writer.bytes + size + END_OF_ARCHIVE.length > maxSize)
+      ) {
+        await finishShard(current);
+        written.push(current.name);
+        current = undefined;
+      }
+      current ??= await openShard(nameOf(written.length));
+      await current.writer.put(pieces);
+      current.count++;
+      total++;
+    }
+    // No samples at all still gives one (empty) archive, as stdout does.
+    current ??= await openShard(nameOf(written.length));
+    await finishShard(current);
+    written.push(current.name);
+    current = undefined;
+  } catch (err) {
+    if (current !== undefined) {
+      await current.handle.close().catch(() => undefined);
+      await rm(current.temp, { force: true });
+    }
+    throw err;
+  }
+  return { samples: total, shards: written };
+}

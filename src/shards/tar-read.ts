@@ -1,0 +1,267 @@
+// Reading tar streams: bytes → members (USTAR, GNU long names, PAX) → samples (adjacent members
+// sharing a key). Every problem becomes an InputError naming the shard and, where known, the key.
+import { InputError } from '../errors.js';
+import { debug } from '../log.js';
+import { BadInputs, type SkipOptions } from './bad.js';
+import { splitMemberName } from './keys.js';
+import type { Sample } from './sample.js';
+import { BLOCK, isZeroBlock, padding, parseHeader, parsePaxRecords } from './tar-format.js';
+
+/** One regular-file member of an archive. */
+export interface TarMember {
+  name: string;
+  data: Buffer;
+}
+
+/** Pulls exact byte counts out of a stream of chunks of any size. */
+class ByteReader {
+  /** Bytes consumed so far (the offset of the next byte), for error messages. */
+  offset = 0;
+  private chunk: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  private done = false;
+
+  constructor(private readonly chunks: AsyncIterator<Buffer | Uint8Array | string>) {}
+
+  private async pull(): Promise<boolean> {
+    while (!this.done) {
+      const next = await this.chunks.next();
+      if (next.done) {
+        this.done = true;
+        break;
+      }
+      const value = next.value;
+      const buf = Buffer.isBuffer(value) ? value : typeof value === 'string' ? Buffer.from(value, 'latin1') : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      if (buf.length === 0) continue;
+      this.chunk = buf;
+      this.pos = 0;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The next `n` bytes (fewer only at the end of the stream). With `view` the result may share memory
+   * with the input chunk and is valid only until the next call; otherwise it is the caller's own copy.
+   */
+  async read(n: number, view = false): Promise<Buffer> {
+    const available = this.chunk.length - this.pos;
+    if (available >= n) {
+      const out = this.chunk.subarray(this.pos, this.pos + n);
+      this.pos += n;
+      this.offset += n;
+      return view ? out : Buffer.from(out);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      if (this.pos >= this.chunk.length && !(await this.pull())) break;
+      const take = Math.min(n - filled, this.chunk.length - this.pos);
+      this.chunk.copy(out, filled, this.pos, this.pos + take);
+      this.pos += take;
+      filled += take;
+    }
+    this.offset += filled;
+    return filled === n ? out : out.subarray(0, filled);
+  }
+
+  /** Discard `n` bytes; returns how many there were. */
+  async skip(n: number): Promise<number> {
+    let left = n;
+    while (left > 0) {
+      if (this.pos >= this.chunk.length && !(await this.pull())) break;
+      const take = Math.min(left, this.chunk.length - this.pos);
+      this.pos += take;
+      left -= take;
+    }
+    this.offset += n - left;
+    return n - left;
+  }
+
+  async close(): Promise<void> {
+    await this.chunks.return?.();
+  }
+}
+
+// Typeflags (POSIX ustar, GNU, PAX). Regular files carry sample data; the POSIX types that describe
+// no file data are ignored without skipping (their size field does not count, as Python's tarfile does).
+const REGULAR = new Set(['0', '7']);
+const NO_DATA = new Set(['1', '2', '3', '4', '5', '6']);
+
+/** The key a member name would give, for error messages. */
+function keyOf(name: string): string | undefined {
+  return splitMemberName(name)?.key ?? (name || undefined);
+}
+
+/**
+ * The regular-file members of a tar stream, in order. Directories, links and other non-file members
+ * are skipped; zero blocks are skipped too, so concatenated archives (`cat a.tar b.tar`) read as one.
+ */
+export async function* tarMembers(chunks: AsyncIterable<Buffer | Uint8Array | string>, shard: string): AsyncGenerator<TarMember> {
+  const reader = new ByteReader(chunks[Symbol.asyncIterator]());
+  let longName: string | undefined; // from a GNU 'L' member, for the next header
+  let pax: Map<string, string> | undefined; // from a PAX 'x' member, for the next header
+  let lastName = '';
+  const where = () => (lastName ? ` (after member ${JSON.stringify(lastName)})` : '');
+  try {
+    for (;;) {
+      const start = reader.offset;
+      const block = await reader.read(BLOCK, true);
+      if (block.length === 0) {
+        if (longName !== undefined || pax !== undefined) {
+          throw new InputError(`truncated tar: archive ends after an extended header${where()}`, { shard, key: keyOf(lastName) });
+        }
+        return;
+      }
+      if (block.length < BLOCK) {
+        throw new InputError(`truncated tar: ${block.length} bytes of a header at byte ${start}${where()}`, { shard, key: keyOf(lastName) });
+      }
+      if (isZeroBlock(block)) continue;
+      const header = parseHeader(block);
+      if (header === null) {
+        throw new InputError(`not a tar header at byte ${start} (bad checksum: garbage or not a tar archive)${where()}`, {
+          shard,
+          key: keyOf(lastName),
+        });
+      }
+      let size = header.size;
+      const paxSize = pax?.get('size');
+      if (paxSize !== undefined && header.type !== 'x' && header.type !== 'g') {
+        size = Number(paxSize);
+        if (!Number.isSafeInteger(size) || size < 0) throw new InputError(`bad PAX size ${JSON.stringify(paxSize)} at byte ${start}`, { shard });
+      }
+
+      if (header.type === 'L' || header.type === 'x' || header.type === 'g') {
+        const data = await reader.read(size);
+        if (data.length < size || (await reader.skip(padding(size))) < padding(size)) {
+          throw new InputError(`truncated tar: extended header cut at byte ${reader.offset}${where()}`, { shard, key: keyOf(lastName) });
+        }
+        if (header.type === 'L') {
+          const nul = data.indexOf(0);
+          longName = data.toString('utf8', 0, nul < 0 ? data.length : nul);
+        } else {
+          const records = parsePaxRecords(data);
+          if (typeof records === 'string') throw new InputError(`${records} at byte ${start}${where()}`, { shard, key: keyOf(lastName) });
+          if (header.type === 'x') pax = new Map([...(pax ?? []), ...records]);
+          // Global ('g') records hold defaults such as comments; nothing in them changes names or sizes here.
+        }
+        continue;
+      }
+
+      const name = pax?.get('path') ?? longName ?? header.name;
+      longName = undefined;
+      pax = undefined;
+      if (header.type === 'S') {
+        throw new InputError(`GNU sparse members are not supported: ${JSON.stringify(name)}`, { shard, key: keyOf(name) });
+      }
+      if (NO_DATA.has(header.type)) continue;
+      const isFile = REGULAR.has(header.type) && !name.endsWith('/');
+      if (!isFile) {
+        // An old-style directory ('0' with a trailing slash), or an unknown type: skip its data.
+        const skipped = await reader.skip(size + padding(size));
+        if (skipped < size + padding(size)) throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut`, { shard, key: keyOf(name) });
+        continue;
+      }
+      const data = await reader.read(size);
+      if (data.length < size) {
+        throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut after ${data.length} of ${size} bytes`, {
+          shard,
+          key: keyOf(name),
+        });
+      }
+      if ((await reader.skip(padding(size))) < padding(size)) {
+        throw new InputError(`truncated tar: the padding after member ${JSON.stringify(name)} is cut`, { shard, key: keyOf(name) });
+      }
+      lastName = name;
+      yield { name, data };
+    }
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    // A read error from the underlying file or pipe.
+    throw new InputError(`cannot read: ${(err as Error).message}`, { shard, key: keyOf(lastName) });
+  } finally {
+    await reader.close();
+  }
+}
+
+export interface ReadTarOptions extends SkipOptions {
+  /**
+   * How many keys the non-adjacent-repeat check remembers. Memory stays bounded on endless streams:
+   * two generations of up to this many keys are kept, so a repeat is always caught within this distance.
+   */
+  keyWindow?: number;
+}
+
+/** Keys seen recently, in two generations so that memory stays bounded. */
+class RecentKeys {
+  private current = new Set<string>();
+  private previous = new Set<string>();
+  constructor(private readonly window: number) {}
+  has(key: string): boolean {
+    return this.current.has(key) || this.previous.has(key);
+  }
+  add(key: string): void {
+    if (this.current.size >= this.window) {
+      this.previous = this.current;
+      this.current = new Set();
+    }
+    this.current.add(key);
+  }
+}
+
+/** Group adjacent members with the same key into samples (the WebDataset rule). */
+export async function* groupMembers(members: AsyncIterable<TarMember>, shard: string, options: ReadTarOptions = {}): AsyncGenerator<Sample> {
+  const bad = new BadInputs(options);
+  const seen = new RecentKeys(options.keyWindow ?? 100_000);
+  let current: Sample | undefined;
+  let currentBad: InputError | undefined;
+  try {
+    for await (const member of members) {
+      const split = splitMemberName(member.name);
+      if (split === null) {
+        debug(`shard ${shard}: member ${JSON.stringify(member.name)} has no field (no dot in its name); skipped`);
+        continue;
+      }
+      const { key, field } = split;
+      if (current !== undefined && key === current.key) {
+        if (currentBad) continue;
+        if (field in current.fields || field === '__proto__') {
+          currentBad = new InputError(`field ${JSON.stringify(field)} appears twice in one sample`, { shard, key });
+          if (!options.skipBad) throw currentBad;
+          continue;
+        }
+        current.fields[field] = member.data;
+        continue;
+      }
+      if (current !== undefined) {
+        if (currentBad) bad.handle(currentBad);
+        else yield current;
+      }
+      current = { key, fields: {}, shard };
+      currentBad = undefined;
+      if (seen.has(key)) {
+        currentBad = new InputError('key appears again after other samples (members of one sample must be adjacent)', { shard, key });
+        if (!options.skipBad) throw currentBad;
+      } else if (field === '__proto__') {
+        currentBad = new InputError('field name "__proto__" is not supported', { shard, key });
+        if (!options.skipBad) throw currentBad;
+      } else {
+        current.fields[field] = member.data;
+      }
+      seen.add(key);
+    }
+  } catch (err) {
+    // A cut or garbled archive: the sample in progress may be incomplete, so it is never emitted.
+    bad.handle(err);
+    return;
+  }
+  if (current !== undefined) {
+    if (currentBad) bad.handle(currentBad);
+    else yield current;
+  }
+}
+
+/** The samples of one tar stream, grouped by key. `shardName` names it in error messages. */
+export function readTar(stream: AsyncIterable<Buffer | Uint8Array | string>, shardName: string, options: ReadTarOptions = {}): AsyncGenerator<Sample> {
+  return groupMembers(tarMembers(stream, shardName), shardName, options);
+}
