@@ -3,7 +3,7 @@ export * from './sample.js';
 export { BadInputs, skipBadSamples, type SkipOptions } from './bad.js';
 export { expandSources, expandBraces } from './expand.js';
 export { IMAGE_EXTENSIONS, imageFolderClasses, readImageFolder, type ImageFolderOptions } from './imagefolder.js';
-export { byteCompare, keyProblem, splitMemberName, type MemberName } from './keys.js';
+export { byteCompare, keyProblem, sortedFields, splitMemberName, type MemberName } from './keys.js';
 export { shardNamer, writeSink, type SinkOptions, type SinkResult } from './sink.js';
 export { openSource, partition, type SourceOptions } from './source.js';
 export { groupMembers, readTar, tarMembers, type ReadTarOptions, type TarMember } from './tar-read.js';
