@@ -6,22 +6,12 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initBackend } from '../src/backend/index.js';
+import { relErr } from '../src/backend/compare.js';
 import { composed } from '../src/backend/wasm/compose.js';
 import { conv2dFilterGrad, conv2dInputGrad, geometryOf } from '../src/backend/wasm/conv-backprop.js';
 import { Rng } from '../src/util/rng.js';
 
 const TOL = 1e-4;
-
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'lengths differ');
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return Number.isNaN(diff) ? Infinity : diff / scale;
-}
 
 function randn(rng: Rng, shape: number[]): { shape: number[]; values: Float32Array } {
   const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
@@ -244,6 +234,51 @@ describe('UnsortedSegmentSum on wasm vs cpu', () => {
       const got = await runOn('wasm', 'UnsortedSegmentSum', inputs, { numSegments: c.n });
       assert.deepEqual(got.shape, ref.shape);
       assert.ok(relErr(got.values, ref.values) <= TOL, `relative error ${relErr(got.values, ref.values)}`);
+    });
+  }
+});
+
+describe('MaxPoolGrad on wasm vs the definition', () => {
+  // The first maximal element of each window (row-major) receives the window's dy.
+  function direct(x: Float32Array, dy: Float32Array, shape: number[], k: number, s: number, info: tf.backend_util.Conv2DInfo) {
+    const [N, H, W, C] = shape;
+    const dx = new Float32Array(x.length);
+    for (let n = 0; n < N; n++) for (let r = 0; r < info.outHeight; r++) for (let q = 0; q < info.outWidth; q++) for (let c = 0; c < C; c++) {
+      let best = -Infinity;
+      let at = -1;
+      for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) {
+        const h = r * s + i - info.padInfo.top;
+        const v = q * s + j - info.padInfo.left;
+        if (h < 0 || h >= H || v < 0 || v >= W) continue;
+        const idx = ((n * H + h) * W + v) * C + c;
+        if (x[idx] > best) [best, at] = [x[idx], idx];
+      }
+      dx[at] += dy[((n * info.outHeight + r) * info.outWidth + q) * C + c];
+    }
+    return dx;
+  }
+  const cases: [number[], number, number, 'same' | 'valid'][] = [
+    [[1, 5, 5, 1], 3, 2, 'same'], // the case tfjs-backend-wasm's own MaxPoolGrad gets wrong
+    [[2, 9, 9, 3], 3, 2, 'valid'],
+    [[2, 8, 7, 4], 3, 2, 'same'],
+    [[1, 6, 6, 2], 2, 2, 'valid'],
+    [[1, 7, 7, 3], 3, 1, 'same'],
+  ];
+  for (const [shape, k, stride, pad] of cases) {
+    test(`[${shape}] ${k}x${k} s${stride} ${pad}`, async () => {
+      await tf.setBackend('wasm');
+      const info = tf.backend_util.computePool2DInfo(shape as never, k, stride, 1, pad);
+      const rng = new Rng(shape[1] + 100 * k);
+      const x = randn(rng, shape);
+      const dy = randn(rng, info.outShape);
+      const ref = direct(x.values, dy.values, shape, k, stride, info);
+      const xt = tf.tensor(x.values, shape);
+      const y = tf.maxPool(xt as tf.Tensor4D, k, stride, pad);
+      const dyt = tf.tensor(dy.values, info.outShape);
+      const got = tf.engine().runKernel('MaxPoolGrad', { dy: dyt, input: xt, output: y }, { filterSize: k, strides: stride, pad }) as tf.Tensor;
+      const err = relErr(got.dataSync(), ref);
+      tf.dispose([xt, y, dyt, got]);
+      assert.ok(err <= TOL, `relative error ${err}`);
     });
   }
 });

@@ -3,7 +3,8 @@
 // (test/kernels-coverage.test.ts keeps that check): missing were Conv2DBackpropFilter,
 // DepthwiseConv2dNativeBackpropFilter/Input and UnsortedSegmentSum (the gradient of gather);
 // Conv2DBackpropInput exists but is a direct loop, several times slower than the composition here
-// (bench/kernels.ts measures both).
+// (bench/kernels.ts measures both); MaxPoolGrad and ResizeNearestNeighborGrad exist but are wrong in
+// some cases (scatter.ts).
 import {
   backend_util,
   getKernel,
@@ -17,6 +18,7 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { composed, type Shape4 } from './compose.js';
 import { conv2dFilterGrad, conv2dInputGrad, depthwiseFilterGrad, depthwiseInputGrad, geometryOf } from './conv-backprop.js';
+import { maxPoolGrad, resizeNearestNeighborGrad } from './scatter.js';
 
 type Args = { inputs: Record<string, TensorInfo>; attrs: Record<string, unknown>; backend: BackendWasm };
 type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
@@ -59,7 +61,7 @@ function depthwiseBackpropInput({ inputs, attrs, backend }: Args): TensorInfo {
 
 /**
  * out[j, ...] = Σ_{i: ids[i] = j} x[i, ...] for x [M, ...inner], ids [M] (or ids shaped like x's leading
- * axes, as in TensorFlow); ids outside [0, numSegments) are dropped, as in TensorFlow. One pass over x
+ * axes); ids outside [0, numSegments) are dropped, as in TensorFlow. One pass over x
  * in the WASM heap: O(size of x), where a one-hot matmul would cost O(M · numSegments · inner).
  */
 function unsortedSegmentSum({ inputs, attrs, backend }: Args): TensorInfo {
@@ -91,6 +93,11 @@ const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo }[] = [
   { kernelName: 'DepthwiseConv2dNativeBackpropFilter', kernelFunc: depthwiseBackpropFilter },
   { kernelName: 'DepthwiseConv2dNativeBackpropInput', kernelFunc: depthwiseBackpropInput },
   { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSum },
+  { kernelName: 'MaxPoolGrad', kernelFunc: ({ inputs, attrs, backend }) => maxPoolGrad(backend, inputs.dy, inputs.input, attrs as never) },
+  {
+    kernelName: 'ResizeNearestNeighborGrad',
+    kernelFunc: ({ inputs, attrs, backend }) => resizeNearestNeighborGrad(backend, inputs.images, inputs.dy, attrs as never),
+  },
 ];
 
 /** The kernels tfjs-backend-wasm itself registered under names we replace (for benchmarks and tests). */
