@@ -1,8 +1,10 @@
 // The registry of subcommands: a new command is one file in this folder plus one line here.
 import type { CommandModule } from 'yargs';
 import { lsCommand } from './ls.js';
+import { packCommand } from './pack.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
   lsCommand,
+  packCommand,
 ];

@@ -89,6 +89,29 @@ export async function decodeImage(bytes: Buffer, spec: DecodeSpec, where: InputL
   return convertChannels(data, width * height, got, channels);
 }
 
+/** A decode request where size and channels may be left to the image: absent means "as stored". */
+export interface PartialDecodeSpec {
+  width?: number;
+  height?: number;
+  /** 1 or 3; absent keeps the image's own (gray or gray+alpha → 1, anything else → 3). */
+  channels?: 1 | 3;
+  resize: ResizePolicy;
+}
+
+/**
+ * decodeImage with the shape completed from the image header: a missing width/height keeps the
+ * stored size, missing channels keep gray as gray and colour as RGB. Returns the pixels and shape.
+ */
+export async function decodeImageAs(bytes: Buffer, spec: PartialDecodeSpec, where: InputLocation = {}): Promise<{ pixels: Uint8Array; shape: ImageShape }> {
+  const header = await probeImage(bytes, where);
+  const shape: ImageShape = {
+    width: spec.width ?? header.width,
+    height: spec.height ?? header.height,
+    channels: spec.channels ?? (header.channels <= 2 ? 1 : 3),
+  };
+  return { pixels: await decodeImage(bytes, { ...shape, resize: spec.resize }, where), shape };
+}
+
 /** [N, from] uint8 → [N, to] uint8; drops any alpha band, BT.601 luma for RGB → gray. */
 export function convertChannels(src: Uint8Array, pixels: number, from: number, to: 1 | 3): Uint8Array {
   const colour = from >= 3; // 1 or 2 bands: gray (+alpha); 3 or 4: RGB (+alpha)

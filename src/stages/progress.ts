@@ -1,0 +1,32 @@
+// A progress bar on stderr (cli-progress) that counts samples passing through; a no-op unless
+// stderr is a terminal (DESIGN.md: bars only on a terminal, never on stdout).
+import cliProgress from 'cli-progress';
+import type { Stage } from '../shards/sample.js';
+
+export interface ProgressOptions {
+  /** Samples expected, when known; otherwise the bar shows only the count. */
+  total?: number;
+  label?: string;
+  /** Default: process.stderr. The bar is drawn only when this stream is a TTY. */
+  stream?: NodeJS.WriteStream;
+}
+
+export function progress({ total, label = 'samples', stream = process.stderr }: ProgressOptions = {}): Stage {
+  return async function* counted(samples) {
+    if (!stream.isTTY) {
+      yield* samples;
+      return;
+    }
+    const format = total ? `${label} [{bar}] {value}/{total} {percentage}% eta {eta_formatted}` : `${label} {value}`;
+    const bar = new cliProgress.SingleBar({ stream, format, hideCursor: true, clearOnComplete: false, etaBuffer: 200 }, cliProgress.Presets.shades_classic);
+    bar.start(total ?? 0, 0);
+    try {
+      for await (const sample of samples) {
+        yield sample;
+        bar.increment();
+      }
+    } finally {
+      bar.stop();
+    }
+  };
+}
