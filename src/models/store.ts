@@ -1,0 +1,200 @@
+// A classifier directory: `config.json` (what to build and how to feed it) + `model.safetensors`
+// (the weights, in PyTorch layout and names, see ./torch.ts).
+//
+// config.json, format 1:
+//   kind           "classifier"
+//   format         1
+//   arch           registry name (resnet20, resnet18, vit, ...)
+//   numClasses     number of logits
+//   inputShape     [H, W, C] the network takes; images are resized to it before normalisation
+//   options        the architecture's options, every default filled in
+//   classNames     one name per class index (length numClasses)
+//   normalization  {mean: [C], std: [C]}: x = (pixel/255 − mean) / std, per channel, pixels in [0, 1]
+//   weights        {file: "model.safetensors", sha256: hex digest of that file, layout: "pytorch"}
+//   provenance     free-form: the training command, data, seed, metrics... (written as given)
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { InputError, UsageError } from '../errors.js';
+import { encodeSafetensors, decodeSafetensors } from '../nn/safetensors.js';
+import type { Classifier, OptionValue } from './classifier.js';
+import { createClassifier } from './registry.js';
+import { exportTorchState, importTorchState } from './torch.js';
+
+export const CONFIG_FILE = 'config.json';
+export const WEIGHTS_FILE = 'model.safetensors';
+export const CLASSIFIER_FORMAT = 1;
+
+export interface Normalization {
+  mean: number[];
+  std: number[];
+}
+
+export interface ClassifierDirConfig {
+  kind: 'classifier';
+  format: number;
+  arch: string;
+  numClasses: number;
+  inputShape: [number, number, number];
+  options: Record<string, OptionValue>;
+  classNames: string[];
+  normalization: Normalization;
+  weights: { file: string; sha256: string; layout: 'pytorch' };
+  provenance: Record<string, unknown>;
+}
+
+export interface ClassifierInfo {
+  classNames: string[];
+  normalization: Normalization;
+  provenance?: Record<string, unknown>;
+}
+
+function checkInfo(model: Classifier, info: ClassifierInfo): void {
+  const { numClasses, inputShape } = model.config;
+  if (info.classNames.length !== numClasses) {
+    throw new UsageError(`${info.classNames.length} class names given for a classifier with ${numClasses} classes`);
+  }
+  const c = inputShape[2];
+  const { mean, std } = info.normalization;
+  if (mean.length !== c || std.length !== c || !mean.every(Number.isFinite) || !std.every((s) => Number.isFinite(s) && s > 0)) {
+    throw new UsageError(`normalization needs ${c} finite means and ${c} positive stds, got mean [${mean}] std [${std}]`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Writes `dir` atomically: a new directory is written under a temporary sibling name and renamed
+ * into place; an existing one (a checkpoint being refreshed) gets each file written to a temporary
+ * name and renamed, weights first, and config.json records the weights' digest, so a reader never
+ * pairs a config with half-written or foreign weights without noticing.
+ */
+export async function saveClassifier(dir: string, model: Classifier, info: ClassifierInfo): Promise<void> {
+  checkInfo(model, info);
+  const weights = encodeSafetensors(exportTorchState(model), { format: 'pt', arch: model.config.arch, producer: 'synthaug' });
+  const config: ClassifierDirConfig = {
+    kind: 'classifier',
+    format: CLASSIFIER_FORMAT,
+    arch: model.config.arch,
+    numClasses: model.config.numClasses,
+    inputShape: model.config.inputShape,
+    options: model.config.options ?? {},
+    classNames: info.classNames,
+    normalization: { mean: info.normalization.mean, std: info.normalization.std },
+    weights: { file: WEIGHTS_FILE, sha256: createHash('sha256').update(weights).digest('hex'), layout: 'pytorch' },
+    provenance: info.provenance ?? {},
+  };
+  const configText = JSON.stringify(config, null, 2) + '\n';
+  const tag = `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  if (!(await exists(dir))) {
+    await mkdir(dirname(dir), { recursive: true });
+    const tmp = join(dirname(dir), `.${basename(dir)}${tag}`);
+    try {
+      await mkdir(tmp);
+      await writeFile(join(tmp, WEIGHTS_FILE), weights);
+      await writeFile(join(tmp, CONFIG_FILE), configText);
+      await rename(tmp, dir);
+      return;
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      // Someone created `dir` meanwhile: fall through to the in-place update.
+      if (!(await exists(dir))) throw err;
+    }
+  }
+  if (!(await stat(dir)).isDirectory()) throw new UsageError(`${dir} exists and is not a directory`);
+  for (const [file, data] of [[WEIGHTS_FILE, weights], [CONFIG_FILE, configText]] as const) {
+    const tmp = join(dir, `.${file}${tag}`);
+    try {
+      await writeFile(tmp, data);
+      await rename(tmp, join(dir, file));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}
+
+function isNumberArray(v: unknown, n: number): v is number[] {
+  return Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+}
+
+/** Reads and checks a directory's config.json; every problem is an InputError naming the path. */
+export async function readClassifierConfig(dir: string): Promise<ClassifierDirConfig> {
+  const path = join(dir, CONFIG_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(code === 'ENOENT' || code === 'ENOTDIR' ? `${dir} is not a model directory: ${path} does not exist` : `cannot read ${path}: ${(err as Error).message}`);
+  }
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(text);
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('not a JSON object');
+  } catch (err) {
+    throw new InputError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  const bad = (what: string): never => {
+    throw new InputError(`${path}: ${what}`);
+  };
+  if (raw.kind !== 'classifier') bad(`kind is ${JSON.stringify(raw.kind)}, expected "classifier"`);
+  if (raw.format !== CLASSIFIER_FORMAT) bad(`format ${JSON.stringify(raw.format)} is not supported (this synthaug reads format ${CLASSIFIER_FORMAT})`);
+  if (typeof raw.arch !== 'string') bad('arch is missing');
+  if (!Number.isInteger(raw.numClasses) || (raw.numClasses as number) < 1) bad('numClasses must be a positive integer');
+  const shape = raw.inputShape;
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) bad('inputShape must be [H, W, C]');
+  const options = raw.options ?? {};
+  if (typeof options !== 'object' || Array.isArray(options)) bad('options must be an object');
+  if (!isStringArray(raw.classNames) || raw.classNames.length !== raw.numClasses) bad(`classNames must list ${raw.numClasses} names`);
+  const norm = raw.normalization as Normalization | undefined;
+  const c = (shape as number[])[2];
+  if (!norm || !isNumberArray(norm.mean, c) || !isNumberArray(norm.std, c) || !norm.std.every((s) => s > 0)) {
+    bad(`normalization must be {mean: [${c} numbers], std: [${c} positive numbers]}`);
+  }
+  const weights = (raw.weights ?? { file: WEIGHTS_FILE }) as ClassifierDirConfig['weights'];
+  if (typeof weights.file !== 'string' || weights.file.includes('/') || weights.file.includes('\\')) bad('weights.file must be a file name in the directory');
+  return {
+    ...(raw as unknown as ClassifierDirConfig),
+    options: options as Record<string, OptionValue>,
+    weights,
+    provenance: (raw.provenance ?? {}) as Record<string, unknown>,
+  };
+}
+
+export async function loadClassifier(dir: string): Promise<{ model: Classifier; config: ClassifierDirConfig }> {
+  const config = await readClassifierConfig(dir);
+  const path = join(dir, config.weights.file);
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (err) {
+    throw new InputError(`cannot read weights file ${path}: ${(err as Error).message}`);
+  }
+  if (config.weights.sha256 && createHash('sha256').update(buf).digest('hex') !== config.weights.sha256) {
+    throw new InputError(`${path}: the file does not match the sha256 recorded in ${join(dir, CONFIG_FILE)} (damaged, or replaced after saving)`);
+  }
+  const { tensors } = decodeSafetensors(buf, path);
+  let model: Classifier;
+  try {
+    model = createClassifier({ arch: config.arch, numClasses: config.numClasses, inputShape: config.inputShape, options: config.options }, 0);
+  } catch (err) {
+    throw new InputError(`${join(dir, CONFIG_FILE)}: ${(err as Error).message}`);
+  }
+  try {
+    importTorchState(model, tensors, path);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return { model, config };
+}
