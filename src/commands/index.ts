@@ -1,10 +1,12 @@
 // The registry of subcommands: a new command is one file in this folder plus one line here.
 import type { CommandModule } from 'yargs';
 import { lsCommand } from './ls.js';
+import { mixCommand } from './mix.js';
 import { packCommand } from './pack.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
   lsCommand,
   packCommand,
+  mixCommand,
 ];
