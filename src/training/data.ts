@@ -1,0 +1,207 @@
+// From a labelled sample stream to training batches.
+//
+// Per pass (epoch) over the data:
+//   open the source → check labels (LabelSet) → seeded shuffle buffer → skip (resume) →
+//   decode images ahead of compute (bounded, ordered, on sharp's thread pool) → batches
+// Labels are checked on every sample read, before the shuffle; images are decoded only after it, so a
+// resumed run skips already-seen samples without decoding them.
+//
+// Sources are re-opened for every pass. stdin (`-`) can be read only once: it is recorded (encoded
+// bytes, as read) while the first pass streams it, and later passes replay the recording. A recording
+// stops growing past `replayLimit` bytes; a pass that then needs the part that was not kept fails with
+// an error saying so. An endless stdin stream (e.g. from `mix`) trained with --steps never needs a replay.
+import { InputError } from '../errors.js';
+import { decodeImage, probeImage, type ResizePolicy } from '../images/codec.js';
+import { imageField, type Sample } from '../shards/sample.js';
+import { BadInputs } from '../shards/bad.js';
+import { shuffle } from '../stages/shuffle.js';
+import { mapOrdered } from '../stages/map.js';
+import type { LabelSet } from './labels.js';
+
+/** Opens the samples afresh (a new pass over the data). */
+export type SampleSource = () => AsyncIterable<Sample>;
+
+/** A decoded, labelled image. */
+export interface Example {
+  /** HWC uint8, the model's input shape.   // [H, W, C] */
+  image: Uint8Array;
+  label: number;
+  /** Position of this sample in its pass's shuffled order (0-based): where a resumed pass continues. */
+  position: number;
+}
+
+export interface ImageSpec {
+  height: number;
+  width: number;
+  channels: 1 | 3;
+  resize: ResizePolicy;
+}
+
+/**
+ * A source that can be opened repeatedly although its input can be read only once (stdin): the first
+ * reader pulls from `live` and records; readers after it replay the recording, then continue from the
+ * live stream where the recording ends. Memory: the encoded samples, up to `limitBytes`.
+ */
+export function replayable(live: AsyncIterable<Sample>, limitBytes: number, name = 'stdin'): SampleSource {
+  const recorded: Sample[] = [];
+  let bytes = 0;
+  let complete = false; // everything was recorded
+  let truncated = false;
+  let livePos = 0; // samples pulled from live
+  let ended = false;
+  const it = live[Symbol.asyncIterator]();
+  return () =>
+    (async function* () {
+      for (let i = 0; ; i++) {
+        if (i < recorded.length) {
+          yield recorded[i];
+          continue;
+        }
+        if (complete) return;
+        if (i !== livePos || ended) {
+          throw new InputError(
+            `${name} can be read only once, and it held more than the ${limitBytes} bytes kept for replay: ` +
+              'give files instead, raise the replay limit, or train with --steps on one pass',
+            { shard: name },
+          );
+        }
+        const next = await it.next();
+        if (next.done) {
+          ended = true;
+          complete = !truncated;
+          return;
+        }
+        livePos++;
+        if (!truncated) {
+          const size = Object.values(next.value.fields).reduce((s, b) => s + b.length, 0) + next.value.key.length;
+          if (bytes + size > limitBytes) truncated = true;
+          else {
+            recorded.push(next.value);
+            bytes += size;
+          }
+        }
+        yield next.value;
+      }
+    })();
+}
+
+/** Checks (and records) every sample's label; bad labels are InputErrors, or skipped and counted. */
+export async function* labelled(samples: AsyncIterable<Sample>, labels: LabelSet, bad: BadInputs): AsyncGenerator<Sample> {
+  for await (const s of samples) {
+    try {
+      labels.observe(s);
+    } catch (err) {
+      // A label set conflict is never skipped: it means the data sets disagree, not that one sample is bad.
+      if (err instanceof InputError && /class names must agree|outside the \d+ classes/.test(err.message)) throw err;
+      bad.handle(err);
+      continue;
+    }
+    yield s;
+  }
+}
+
+/** Decodes one sample's image to `spec` and returns it with its label (already validated by labelled()). */
+export async function decodeSample(s: Sample, spec: ImageSpec): Promise<{ image: Uint8Array; label: number }> {
+  const field = imageField(s);
+  const image = await decodeImage(s.fields[field], spec, s);
+  const label = Number(s.fields.cls.toString('utf8').trim());
+  return { image, label };
+}
+
+/** The shape of the first image of a source: [H, W, C] with C = 1 for gray(+alpha), 3 for colour(+alpha). */
+export async function probeFirstImage(source: SampleSource): Promise<[number, number, 1 | 3]> {
+  const it = source()[Symbol.asyncIterator]();
+  try {
+    const first = await it.next();
+    if (first.done) throw new InputError('the training data is empty');
+    const s = first.value;
+    const info = await probeImage(s.fields[imageField(s)], s);
+    return [info.height, info.width, info.channels >= 3 ? 3 : 1];
+  } finally {
+    await it.return?.();
+  }
+}
+
+export interface PassOptions {
+  spec: ImageSpec;
+  labels: LabelSet;
+  bad: BadInputs;
+  /** Shuffle buffer in samples (0: keep the order, as for evaluation). */
+  shuffleBuffer: number;
+  /** Seed of this pass's shuffle. */
+  seed: number;
+  /** Samples of the shuffled order to pass over undecoded (a resumed pass). */
+  skip?: number;
+  /** Decodes kept in flight ahead of the consumer. */
+  prefetch: number;
+}
+
+/** One pass over `source`: labelled, shuffled, decoded examples in order of `position`. */
+export async function* examples(source: SampleSource, o: PassOptions): AsyncGenerator<Example> {
+  const skip = o.skip ?? 0;
+  let position = 0;
+  const shuffled = shuffle({ buffer: o.shuffleBuffer, seed: o.seed })(labelled(source(), o.labels, o.bad));
+  async function* positioned(): AsyncGenerator<{ s: Sample; position: number }> {
+    for await (const s of shuffled) {
+      const p = position++;
+      if (p >= skip) yield { s, position: p };
+    }
+  }
+  const decoded = mapOrdered(
+    positioned(),
+    async ({ s, position: p }): Promise<Example | Error> => {
+      try {
+        return { ...(await decodeSample(s, o.spec)), position: p };
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
+      }
+    },
+    o.prefetch,
+  );
+  for await (const r of decoded) {
+    if (r instanceof Error) {
+      o.bad.handle(r);
+      continue;
+    }
+    yield r;
+  }
+}
+
+/** Groups examples into batches of `size` (the last one may be smaller). */
+export async function* batches<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let batch: T[] = [];
+  for await (const item of items) {
+    batch.push(item);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/** Reads a whole pass to count samples and establish the label set (no decoding). */
+export async function scan(source: SampleSource, labels: LabelSet, bad: BadInputs): Promise<number> {
+  let n = 0;
+  for await (const _ of labelled(source(), labels, bad)) n++;
+  return n;
+}
+
+/** Per-channel mean and standard deviation of [0, 1] pixels over some images (for input normalisation). */
+export function channelStats(images: readonly Uint8Array[], channels: number): { mean: number[]; std: number[] } {
+  const sum = new Float64Array(channels);
+  const sq = new Float64Array(channels);
+  let n = 0;
+  for (const img of images) {
+    for (let i = 0; i < img.length; i++) {
+      const v = img[i] / 255;
+      sum[i % channels] += v;
+      sq[i % channels] += v * v;
+    }
+    n += img.length / channels;
+  }
+  const mean = Array.from(sum, (s) => (n > 0 ? s / n : 0.5));
+  // A constant channel would divide by zero: floor the std (documented: 1e-3 on the [0, 1] scale).
+  const std = Array.from(sq, (q, c) => Math.max(1e-3, Math.sqrt(Math.max(0, (n > 0 ? q / n : 0.25) - mean[c] ** 2))));
+  return { mean, std };
+}

@@ -1,0 +1,115 @@
+// Training progress on stderr — a cli-progress bar (loss, accuracy, images/s, ETA) when stderr is a
+// terminal, otherwise one line per epoch — and the JSON-lines log in the output directory.
+import { appendFileSync } from 'node:fs';
+import cliProgress from 'cli-progress';
+
+/** One line of log.jsonl. `type` is "train" (one per epoch, or per --log-every steps) or "val". */
+export interface LogRecord {
+  type: 'train' | 'val';
+  epoch: number;
+  step: number;
+  lr?: number;
+  loss: number;
+  acc: number;
+  top5?: number;
+  imagesPerSec?: number;
+  /** Seconds since training started (summed over resumed runs). */
+  elapsed: number;
+}
+
+export class JsonLog {
+  constructor(private readonly path: string | undefined) {}
+  write(record: LogRecord): void {
+    if (this.path) appendFileSync(this.path, `${JSON.stringify(record)}\n`);
+  }
+}
+
+export interface ProgressSink {
+  /** A new epoch of `steps` steps (undefined when the pass length is unknown) begins. */
+  startEpoch(epoch: number, epochs: number | undefined, steps: number | undefined): void;
+  update(stepInEpoch: number, values: { loss: number; acc: number; imagesPerSec: number; step: number; totalSteps: number }): void;
+  /** A line shown under the bar, or printed. */
+  line(text: string): void;
+  stop(): void;
+}
+
+function fmt(v: { loss: number; acc: number; imagesPerSec: number }): string {
+  return `loss ${v.loss.toFixed(4)}  acc ${(100 * v.acc).toFixed(2)}%  ${v.imagesPerSec.toFixed(1)} img/s`;
+}
+
+/** Lines only (stderr not a terminal): the caller prints one line per epoch through line(). */
+class Lines implements ProgressSink {
+  constructor(private readonly stream: NodeJS.WritableStream) {}
+  startEpoch(): void {}
+  update(): void {}
+  line(text: string): void {
+    this.stream.write(`synthaug: ${text}\n`);
+  }
+  stop(): void {}
+}
+
+class Bar implements ProgressSink {
+  private readonly bar: cliProgress.SingleBar;
+  private started = false;
+  constructor(private readonly stream: NodeJS.WritableStream) {
+    this.bar = new cliProgress.SingleBar(
+      {
+        stream,
+        format: '{label} [{bar}] {value}/{total} | loss {loss} | acc {acc} | {ips} img/s | ETA {eta_formatted}',
+        hideCursor: true,
+        clearOnComplete: false,
+        etaBuffer: 50,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+  }
+  startEpoch(epoch: number, epochs: number | undefined, steps: number | undefined): void {
+    const label = epochs ? `epoch ${epoch + 1}/${epochs}` : `pass ${epoch + 1}`;
+    if (this.started) this.bar.stop();
+    this.bar.start(steps ?? 0, 0, { label, loss: '-', acc: '-', ips: '-' });
+    this.started = true;
+  }
+  update(stepInEpoch: number, v: { loss: number; acc: number; imagesPerSec: number }): void {
+    if (this.bar.getTotal() < stepInEpoch) this.bar.setTotal(stepInEpoch);
+    this.bar.update(stepInEpoch, { loss: v.loss.toFixed(4), acc: `${(100 * v.acc).toFixed(1)}%`, ips: v.imagesPerSec.toFixed(0) });
+  }
+  line(text: string): void {
+    if (this.started) {
+      this.bar.stop();
+      this.started = false;
+    }
+    this.stream.write(`synthaug: ${text}\n`);
+  }
+  stop(): void {
+    if (this.started) this.bar.stop();
+    this.started = false;
+  }
+}
+
+class Silent implements ProgressSink {
+  startEpoch(): void {}
+  update(): void {}
+  line(): void {}
+  stop(): void {}
+}
+
+export type ProgressMode = 'auto' | 'bar' | 'lines' | 'none';
+
+/** A bar when stderr is a terminal (auto), else lines; 'none' for library use and tests. */
+export function createProgress(mode: ProgressMode, stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr): ProgressSink {
+  if (mode === 'none') return new Silent();
+  if (mode === 'bar' || (mode === 'auto' && stream.isTTY)) return new Bar(stream);
+  return new Lines(stream);
+}
+
+export function epochLine(epoch: number, epochs: number | undefined, step: number, lr: number, v: { loss: number; acc: number; imagesPerSec: number }, elapsed: number): string {
+  const e = epochs ? `epoch ${epoch + 1}/${epochs}` : `pass ${epoch + 1}`;
+  return `${e} step ${step}  lr ${lr.toPrecision(3)}  ${fmt(v)}  ${formatDuration(elapsed)}`;
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
