@@ -48,6 +48,8 @@ const ops: Record<string, [number[][], Op]> = {
   'gather axis 1': [[T([3, 6, 2])], (e) => tf.gather(e, tf.tensor1d([5, 0, 5], 'int32'), 1)],
   'transpose + reshape (heads)': [[T([2, 3, 8])], (x) => tf.reshape(tf.transpose(tf.reshape(x, [2, 3, 2, 4]), [0, 2, 1, 3]), [4, 12])],
   'concat (class token)': [[T([2, 1, 4]), T([2, 5, 4])], (a, b) => tf.concat([a, b], 1)],
+  'stridedSlice ::2 (ResNet option-A shortcut)': [[T([2, 7, 8, 3])], (x) => tf.stridedSlice(x, [0, 0, 0, 0], [2, 7, 8, 3], [1, 2, 2, 1])],
+  'stridedSlice masks, offsets': [[T([3, 9, 5])], (x) => tf.stridedSlice(x, [1, 1, 0], [0, 8, 4], [1, 3, 1], 0b000, 0b001)],
   'slice (class token out)': [[T([2, 6, 4])], (x) => tf.slice(x, [0, 0, 0], [2, 1, 4])],
   // Inception-v3
   'avgPool 3x3 s1 same': [[T([2, 8, 8, 3])], (x) => tf.avgPool(x as tf.Tensor4D, 3, 1, 'same')],

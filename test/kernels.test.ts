@@ -282,3 +282,34 @@ describe('MaxPoolGrad on wasm vs the definition', () => {
     });
   }
 });
+
+describe('StridedSlice gradient vs the definition', () => {
+  // Reference: slice a tensor of flat indices with the forward op; dx[idx] += dy at each position.
+  // (float32 indices: tfjs-backend-wasm's StridedSlice returns an int32 input's bits typed as float32.)
+  // No shrinkAxisMask case: tfjs 4.22's forward StridedSlice (cpu and wasm alike) then walks the wrong
+  // axis (x[1, 2:8:3, :] of a [3,9,5] range gives 47,50,53,... instead of 55,56,57,...).
+  const cases: [number[], number[], number[], number[], number, number, number][] = [
+    [[2, 7, 8, 3], [0, 0, 0, 0], [2, 7, 8, 3], [1, 2, 2, 1], 0, 0, 0], // x[:, ::2, ::2, :]
+    [[3, 9, 5], [1, 1, 0], [0, 8, 4], [1, 3, 1], 0b000, 0b001, 0], // end mask, offsets
+    [[10], [2], [9], [4], 0, 0, 0], // stride > remaining length
+    [[4, 6], [1, 5], [3, 0], [1, 5], 0, 0b10, 0], // stride past the end
+  ];
+  for (const [shape, begin, end, strides, beginMask, endMask, shrinkMask] of cases) {
+    test(`[${shape}] begin=${begin} end=${end} strides=${strides}`, async () => {
+      await tf.setBackend('wasm');
+      const size = shape.reduce((a, b) => a * b, 1);
+      const slice = (t: tf.Tensor) => tf.stridedSlice(t, begin, end, strides, beginMask, endMask, 0, 0, shrinkMask);
+      const where = slice(tf.range(0, size, 1, 'float32').reshape(shape)).dataSync();
+      const rng = new Rng(size);
+      const dy = Float32Array.from({ length: where.length }, () => rng.normal());
+      const ref = new Float32Array(size);
+      where.forEach((idx, k) => (ref[idx] += dy[k]));
+      const x = tf.zeros(shape);
+      const probe = tf.tensor(dy, slice(x).shape);
+      const g = tf.grad((t) => tf.sum(tf.mul(slice(t), probe)))(x);
+      assert.deepEqual(g.shape, shape);
+      assert.ok(relErr(g.dataSync(), ref) <= TOL, `relative error ${relErr(g.dataSync(), ref)}`);
+      tf.dispose([x, probe, g]);
+    });
+  }
+});

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../errors.js';
 import { debug } from '../log.js';
+import { registerGradients } from './gradients.js';
 import { registerWasmKernels } from './wasm/kernels.js';
 import { startWasm } from './wasm/threads.js';
 
@@ -28,6 +29,7 @@ type Rung = { name: string; load: () => Promise<void> };
  */
 async function loadGradients(): Promise<void> {
   await import('@tensorflow/tfjs');
+  registerGradients();
 }
 
 async function loadNative(pkg: string): Promise<void> {

@@ -1,0 +1,142 @@
+// The backend ladder, the --backend option, and that a training step leaks no tensors on WASM.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import yargs from 'yargs';
+import * as tf from '@tensorflow/tfjs-core';
+import { defaultBackend, initBackend } from '../src/backend/index.js';
+import { backendOption } from '../src/backend/cli.js';
+import { UsageError } from '../src/errors.js';
+import { createClassifier } from '../src/models/registry.js';
+import { Rng } from '../src/util/rng.js';
+
+const nativeInstalled = (() => {
+  try {
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe('backend ladder', () => {
+  test('auto falls through the absent native bindings to WASM and says why', async (t) => {
+    if (nativeInstalled) return t.skip('@tensorflow/tfjs-node is installed here');
+    const info = await initBackend('auto');
+    assert.equal(info.name, 'wasm');
+    assert.equal(tf.getBackend(), 'wasm');
+    assert.match(info.reasons[0], /@tensorflow\/tfjs-node-gpu unavailable/);
+    assert.match(info.reasons[1], /@tensorflow\/tfjs-node unavailable/);
+    assert.match(info.reasons.at(-1)!, /^using wasm/);
+    assert.ok(info.threads !== undefined && info.threads >= 1);
+  });
+
+  test('an explicit choice that cannot load is a usage error naming the reason', async (t) => {
+    if (nativeInstalled) return t.skip('@tensorflow/tfjs-node is installed here');
+    await assert.rejects(initBackend('tensorflow'), (err: unknown) => {
+      assert.ok(err instanceof UsageError);
+      assert.match(err.message, /--backend tensorflow cannot be used here: .*tfjs-node/);
+      return true;
+    });
+  });
+
+  test('explicit cpu and wasm switch the active backend; a repeated call returns the same result', async () => {
+    assert.equal((await initBackend('cpu')).name, 'cpu');
+    assert.equal(tf.getBackend(), 'cpu');
+    const a = await initBackend('wasm');
+    const b = await initBackend('wasm');
+    assert.equal(a, b);
+    assert.equal(tf.getBackend(), 'wasm');
+    // gradients and chained ops are registered: tfjs-core alone has neither
+    const g = tf.grad((x: tf.Tensor) => x.square().sum())(tf.tensor1d([1, 2, 3]));
+    assert.deepEqual(Array.from(g.dataSync()), [2, 4, 6]);
+  });
+
+  test('SYNTHAUG_BACKEND sets the default; a bad value is a usage error', () => {
+    assert.equal(defaultBackend({}), 'auto');
+    assert.equal(defaultBackend({ SYNTHAUG_BACKEND: 'cpu' }), 'cpu');
+    assert.throws(() => defaultBackend({ SYNTHAUG_BACKEND: 'gpu' }), UsageError);
+  });
+
+  test('--backend takes the listed choices with default auto', async () => {
+    const parse = (argv: string[]) => backendOption(yargs(argv)).exitProcess(false).fail((msg) => { throw new Error(msg); }).parseSync();
+    assert.equal(parse([]).backend, process.env.SYNTHAUG_BACKEND || 'auto');
+    assert.equal(parse(['--backend', 'wasm']).backend, 'wasm');
+    assert.throws(() => parse(['--backend', 'gpu']), /Invalid values/);
+  });
+});
+
+/** Seeded normal tensor. */
+function noise(rng: Rng, shape: number[], scale = 1): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: n }, () => scale * rng.normal()), shape);
+}
+
+describe('no leaks on WASM', () => {
+  test('a raw-op conv net training step leaves the tensor count unchanged', async () => {
+    await initBackend('wasm');
+    const rng = new Rng(3);
+    const w1 = tf.variable(noise(rng, [3, 3, 3, 8], 0.3));
+    const w2 = tf.variable(noise(rng, [3, 3, 8, 8], 0.2));
+    const gamma = tf.variable(tf.ones([8]));
+    const beta = tf.variable(tf.zeros([8]));
+    const dense = tf.variable(noise(rng, [8, 5], 0.3));
+    const x = noise(rng, [4, 12, 12, 3]);
+    const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 4], 'int32'), 5);
+    const opt = tf.train.adam(1e-3);
+    const step = () => {
+      const { value, grads } = tf.variableGrads(() => {
+        let h = tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 2, 'same'); // [4, 6, 6, 8]
+        const { mean, variance } = tf.moments(h, [0, 1, 2]);
+        h = tf.relu(tf.add(tf.mul(tf.div(tf.sub(h, mean), tf.sqrt(tf.add(variance, 1e-5))), gamma), beta));
+        h = tf.maxPool(h as tf.Tensor4D, 3, 2, 'same'); // [4, 3, 3, 8]
+        h = tf.relu(tf.conv2d(h as tf.Tensor4D, w2 as tf.Tensor4D, 1, 'same'));
+        const logits = tf.matMul(tf.mean(h, [1, 2]), dense);
+        return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+      });
+      opt.applyGradients(grads as Record<string, tf.Variable>);
+      const loss = value.dataSync()[0];
+      tf.dispose([value, ...Object.values(grads)]);
+      return loss;
+    };
+    const first = step(); // creates the optimizer's moment variables
+    const after = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) step();
+    const last = step();
+    assert.equal(tf.memory().numTensors, after);
+    assert.ok(last < first, `loss ${first} → ${last} went down`);
+    opt.dispose();
+    tf.dispose([w1, w2, gamma, beta, dense, x, labels]);
+  });
+
+  for (const [arch, inputShape, options] of [
+    ['resnet20', [16, 16, 3], { width: 8 }],
+    ['vit', [16, 16, 3], { patch: 4, dim: 24, depth: 2, heads: 2 }],
+  ] as const) {
+    test(`a ${arch} training step (forward, loss, gradients, optimizer) leaves the tensor count unchanged`, async () => {
+      await initBackend('wasm');
+      const model = createClassifier({ arch, numClasses: 4, inputShape: [...inputShape], options }, 7);
+      const rng = new Rng(5);
+      const x = noise(rng, [4, ...inputShape]);
+      const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 4);
+      const opt = tf.train.momentum(0.01, 0.9);
+      const params = model.namedParameters().map(([, v]) => v);
+      const step = () => {
+        const { value, grads } = tf.variableGrads(
+          () => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tf.Scalar, params);
+        opt.applyGradients(grads as Record<string, tf.Variable>);
+        tf.dispose([value, ...Object.values(grads)]);
+      };
+      step();
+      const after = tf.memory().numTensors;
+      const bytes = tf.memory().numBytes;
+      step();
+      step();
+      assert.equal(tf.memory().numTensors, after);
+      assert.equal(tf.memory().numBytes, bytes);
+      opt.dispose();
+      model.dispose();
+      tf.dispose([x, labels]);
+    });
+  }
+});
