@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { FIDInceptionV3, INCEPTION_CLASSES, INCEPTION_FEATURES, torchLayoutToTfjs } from '../src/models/inception.js';
+import { FIDInceptionV3, INCEPTION_CLASSES, INCEPTION_FEATURES } from '../src/models/inception.js';
+import { fromTorchLayout } from '../src/models/torch.js';
 
 interface Case {
   inputShape: [number, number, number, number];
@@ -101,7 +102,11 @@ test('FID Inception-v3 with formula weights matches PyTorch on pool features and
   const net = new FIDInceptionV3();
   try {
     const weights = new Map<string, tf.Tensor>();
-    for (const [name, v] of net.stateDict()) weights.set(name, torchLayoutToTfjs(name, formulaTensor(name, torchShape(name, v.shape))));
+    for (const [name, v] of net.stateDict()) {
+      const t = formulaTensor(name, torchShape(name, v.shape));
+      weights.set(name, fromTorchLayout(name, t));
+      t.dispose();
+    }
     net.loadStateDict(weights);
     for (const t of weights.values()) t.dispose();
 

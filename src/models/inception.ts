@@ -8,7 +8,8 @@
 // Input path (pytorch-fid): images in [0, 1] → bilinear resize to 299x299 (align_corners=False) → 2x − 1.
 //
 // Parameter names are the keys of that state dict (Conv2d_1a_3x3.conv.weight, Mixed_5b.branch1x1.bn.running_var,
-// ..., fc.weight); tensors are NHWC and weights HWIO / [in, out] here, converted once by torchLayoutToTfjs.
+// ..., fc.weight); tensors are NHWC and weights HWIO / [in, out] here, mapped to and from PyTorch layout by
+// src/models/torch.ts.
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, type ForwardContext } from '../nn/module.js';
 import { BatchNorm, Conv2d, Linear, tfPadding } from '../nn/layers.js';
@@ -221,7 +222,7 @@ export interface InceptionOutputs {
 /**
  * The FID Inception-v3. `run` takes images in [0, 1] of any size ([B, H, W, 3]) and applies pytorch-fid's
  * input path; `features`/`forward` take an already prepared [B, 299, 299, 3] batch in [-1, 1].
- * Built with placeholder weights: load the real ones with loadStateDict (see torchLayoutToTfjs).
+ * Built with placeholder weights: load the real ones with importTorchState (src/models/torch.ts).
  */
 export class FIDInceptionV3 extends Module {
   private readonly stem: BasicConv2d[];
@@ -302,16 +303,4 @@ export class FIDInceptionV3 extends Module {
 
 function checkRgb(x: tf.Tensor): void {
   if (x.rank !== 4 || x.shape[3] !== 3) throw new Error(`Inception-v3 expects [B, H, W, 3] images but received [${x.shape}]`);
-}
-
-/**
- * One tensor of a PyTorch Inception state dict in this model's layout: conv weights OIHW → HWIO,
- * fc.weight [out, in] → [in, out]; BN vectors and biases unchanged. Takes ownership of `t`.
- */
-export function torchLayoutToTfjs(name: string, t: tf.Tensor): tf.Tensor {
-  let out: tf.Tensor = t;
-  if (t.rank === 4) out = tf.transpose(t, [2, 3, 1, 0]);
-  else if (name === 'fc.weight') out = tf.transpose(t);
-  if (out !== t) t.dispose();
-  return out;
 }
