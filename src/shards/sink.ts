@@ -132,10 +132,10 @@ class TarWriter {
 /** 'out-%06d.tar' → (n) => 'out-000003.tar'. Accepts one %d, %Nd or %0Nd, and %% for a literal %. */
 export function shardNamer(pattern: string): ((n: number) => string) | null {
   const specs = [...pattern.matchAll(/%(%|0?\d*d)/g)].filter((m) => m[1] !== '%');
-  if (specs.length === 0) return null;
-  if (specs.length > 1 || /%(?!%|0?\d*d)/.test(pattern.replace(/%%/g, ''))) {
-    throw invalidParameterError('output', 'a file name with at most one %d (e.g. out-%06d.tar)', pattern);
+  if (specs.length > 1 || pattern.replace(/%(%|0?\d*d)/g, '').includes('%')) {
+    throw invalidParameterError('output', 'a file name with at most one %d, %06d (and %% for a literal %)', pattern);
   }
+  if (specs.length === 0) return null;
   return (n) =>
     pattern.replace(/%(%|0?\d*d)/g, (_, spec: string) => {
       if (spec === '%') return '%';
