@@ -3,6 +3,7 @@
 //   builder: (y) => sinkArgs(sourceArgs(y)).option('seed', ...)
 // and its handler: openSource(args.sources, sourceOptionsFrom(args)) → stages → writeSink(..., sinkOptionsFrom(args)).
 import type { Argv } from 'yargs';
+import { UsageError } from '../errors.js';
 import { byteSize, nonNegativeInt, positiveInt } from '../options.js';
 import { partition, type SinkOptions, type SourceOptions } from '../shards/index.js';
 
@@ -25,9 +26,16 @@ const SOURCES_HELP =
   'Inputs, read in order as one stream: tar files, brace patterns (train-{000000..000009}.tar, {a,b}.tar), ' +
   "lists joined with '::', - for stdin, pipe:COMMAND, or ImageFolder directories (one subfolder per class)";
 
-/** The positional `sources` (declare it in the command string as `<sources..>`), --skip-bad, --shard-index, --num-shards. */
+/**
+ * The positional `sources` (declare it in the command string as `<sources..>`), --skip-bad, --shard-index, --num-shards.
+ *
+ * yargs 18 drops a '-' given as a variadic positional (it looks like a flag), so `ls -` or `mix a.tar -`
+ * would silently lose stdin. Unknown options are therefore parsed as positionals, and
+ * sourceOptionsFrom refuses any that look like an option (exit 2), as strict mode would.
+ */
 export function sourceArgs<T>(y: Argv<T>) {
   return y
+    .parserConfiguration({ 'unknown-options-as-args': true })
     .positional('sources', { type: 'string', array: true, demandOption: true, describe: SOURCES_HELP })
     .option('skip-bad', {
       type: 'boolean',
@@ -60,6 +68,8 @@ export function sinkArgs<T>(y: Argv<T>) {
 
 /** SourceOptions from parsed arguments, checked (exit 2 on a bad value). */
 export function sourceOptionsFrom(args: Partial<SourceArgs>): SourceOptions {
+  const unknown = (args.sources ?? []).filter((s) => s.startsWith('-') && s !== '-');
+  if (unknown.length > 0) throw new UsageError(`Unknown argument${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
   const numShards = positiveInt('num-shards', args['num-shards'] ?? 1);
   const shardIndex = nonNegativeInt('shard-index', args['shard-index'] ?? 0);
   partition({ shardIndex, numShards });
