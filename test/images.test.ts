@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { decodeImage, encodePng, fromFloat, luma601, toFloatBatch, type DecodeSpec } from '../src/images/codec.js';
+import { decodeImage, decodeImageAs, encodePng, fromFloat, luma601, toFloatBatch, type DecodeSpec } from '../src/images/codec.js';
 import { InputError } from '../src/errors.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -190,4 +190,14 @@ test('float batch layout [B, H, W, C] in [0,1] and [-1,1], and back', () => {
   assert.deepEqual(Array.from(fromFloat(sym.data.subarray(0, 6), '-1,1')), Array.from(a));
   assert.deepEqual(Array.from(fromFloat(unit.data.subarray(6), '0,1')), Array.from(b));
   assert.throws(() => toFloatBatch([a, Uint8Array.from([1])], shape));
+});
+
+test('decodeImageAs keeps the stored size and gray/colour unless told otherwise', async () => {
+  const gray = await decodeImageAs(fixture('gradient-gray.png'), { resize: 'none' });
+  assert.deepEqual(gray.shape, { width: W, height: H, channels: 1 });
+  const rgba = await decodeImageAs(fixture('rgba.png'), { resize: 'none' });
+  assert.deepEqual(rgba.shape, { width: 4, height: 2, channels: 3 });
+  const sized = await decodeImageAs(fixture('gradient.jpg'), { width: 10, height: 10, channels: 1, resize: 'pad' });
+  assert.deepEqual(sized.shape, { width: 10, height: 10, channels: 1 });
+  assert.equal(sized.pixels.length, 100);
 });

@@ -5,7 +5,11 @@ import { shuffle } from '../src/stages/shuffle.js';
 import { take } from '../src/stages/take.js';
 import { mapOrdered } from '../src/stages/map.js';
 import { mix, mixKey, type MixInput, type MixOptions } from '../src/stages/mix.js';
-import type { Sample } from '../src/shards/sample.js';
+import { withMeta, type Sample } from '../src/shards/sample.js';
+import { everyNth, keyPriority, perClassSubset } from '../src/stages/subset.js';
+import { reencode } from '../src/stages/reencode.js';
+import { progress } from '../src/stages/progress.js';
+import { decodeImage, encodePng } from '../src/images/codec.js';
 import { InputError } from '../src/errors.js';
 
 function sample(key: string, meta?: object): Sample {
@@ -227,4 +231,58 @@ test('mix: empty inputs, a non-reopenable input, early close, bad json', async (
 
   const bad: MixInput = { spec: 'bad.tar', reopenable: true, open: () => fromArray([{ key: 'x1', shard: 'bad.tar', fields: { json: Buffer.from('{nope') } }]) };
   await assert.rejects(run([bad], {}), (err: unknown) => err instanceof InputError && /shard bad\.tar, sample x1: json/.test(err.message));
+});
+
+// ---------------------------------------------------------------- subsets, reencode, progress
+
+test('perClassSubset: N per class, seeded by key, order kept, nested in N, independent of order', async () => {
+  const items: Sample[] = Array.from({ length: 60 }, (_, i) => ({ key: `s${i}`, fields: { cls: Buffer.from(String(i % 3)) } }));
+  const pick = async (n: number, seed: number, input = items) => (await collect(perClassSubset({ perClass: n, seed })(fromArray(input)))).map((s) => s.key);
+  const four = await pick(4, 1);
+  assert.equal(four.length, 12);
+  for (const c of [0, 1, 2]) assert.equal(four.filter((k) => Number(k.slice(1)) % 3 === c).length, 4);
+  assert.deepEqual(four, [...four].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))), 'input order kept');
+  assert.deepEqual(await pick(4, 1), four);
+  assert.notDeepEqual(await pick(4, 2), four);
+  const five = new Set(await pick(5, 1));
+  assert.ok(four.every((k) => five.has(k)), 'nested');
+  assert.deepEqual(new Set(await pick(4, 1, [...items].reverse())), new Set(four), 'same choice whatever the input order');
+  assert.equal((await pick(100, 1)).length, 60);
+  await assert.rejects(pick(1, 1, [{ key: 'nolabel', fields: {} }]), InputError);
+});
+
+test('keyPriority spreads keys evenly; everyNth partitions by position', async () => {
+  const buckets = new Array(10).fill(0);
+  for (let i = 0; i < 10000; i++) buckets[Math.floor((keyPriority(`img-${i}`, 0) / 2 ** 32) * 10)]++;
+  for (const b of buckets) assert.ok(Math.abs(b - 1000) < 150, `buckets ${buckets}`); // sd ≈ 30
+  const items = keys(10).map((k) => sample(k));
+  const parts = await Promise.all([0, 1, 2].map(async (i) => (await collect(everyNth(i, 3)(fromArray(items)))).map((s) => s.key)));
+  assert.deepEqual(parts, [['k0', 'k3', 'k6', 'k9'], ['k1', 'k4', 'k7'], ['k2', 'k5', 'k8']]);
+});
+
+test('reencode: image to png of the declared shape, label checked, json completed, skip-bad counts', async () => {
+  const jpgLike = encodePng(Uint8Array.from({ length: 8 * 6 * 3 }, (_, i) => i % 251), { width: 8, height: 6, channels: 3 });
+  const good: Sample = { key: 'a/1', shard: 'dir', fields: { webp: jpgLike, cls: Buffer.from('2'), txt: Buffer.from('keep me') } };
+  const noLabel: Sample = { key: 'a/2', shard: 'dir', fields: { png: jpgLike } };
+  const broken: Sample = { key: 'a/3', shard: 'dir', fields: { png: Buffer.from('nope'), cls: Buffer.from('1') } };
+  const spec = { width: 4, height: 4, channels: 1 as const, resize: 'center-crop' as const };
+  const [out] = await collect(reencode({ spec })(fromArray([good])));
+  assert.deepEqual(Object.keys(out.fields).sort(), ['cls', 'json', 'png', 'txt']);
+  assert.deepEqual(JSON.parse(out.fields.json.toString()), { dataset: 'dir', source: 'real' });
+  assert.equal((await decodeImage(out.fields.png, { ...spec, resize: 'none' })).length, 16);
+  await assert.rejects(collect(reencode({ spec })(fromArray([good, noLabel]))), /sample a\/2: missing cls/);
+  await assert.rejects(collect(reencode({ spec })(fromArray([broken]))), /sample a\/3: image does not decode/);
+  const skipped: string[] = [];
+  const kept = await collect(reencode({ spec, skipBad: true, onBad: (e) => skipped.push(e.key!) })(fromArray([noLabel, good, broken, good])));
+  assert.equal(kept.length, 2);
+  assert.deepEqual(skipped, ['a/2', 'a/3']);
+  const synthetic = withMeta(good, { class: 'x', source: 'synthetic', dataset: 'gen' });
+  const [s] = await collect(reencode({ spec })(fromArray([synthetic])));
+  assert.deepEqual(JSON.parse(s.fields.json.toString()), { class: 'x', dataset: 'gen', source: 'synthetic' });
+});
+
+test('progress is a pass-through when stderr is not a terminal', async () => {
+  const items = keys(5).map((k) => sample(k));
+  const out = await collect(progress({ total: 5, stream: { isTTY: false } as NodeJS.WriteStream })(fromArray(items)));
+  assert.deepEqual(out, items);
 });
