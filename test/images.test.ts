@@ -201,3 +201,8 @@ test('decodeImageAs keeps the stored size and gray/colour unless told otherwise'
   assert.deepEqual(sized.shape, { width: 10, height: 10, channels: 1 });
   assert.equal(sized.pixels.length, 100);
 });
+
+test('16-bit png is scaled to 8 bits', async () => {
+  const px = await decodeImage(fixture('gray16.png'), { width: 4, height: 1, channels: 1, resize: 'none' });
+  assert.deepEqual(Array.from(px), [0, 100, 255, 128]);
+});
