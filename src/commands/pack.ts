@@ -56,7 +56,9 @@ export const packCommand: CommandModule<object, PackArgs> = {
       })
       .option('per-class', {
         type: 'number',
-        describe: 'Keep a seeded random subset of N images per class (low-data subsets; default: all)',
+        describe:
+          'Keep a seeded random subset of N images per class (low-data subsets; default: all). Same seed, same subset; ' +
+          'the N chosen are among the N+1 chosen',
       })
       .option('seed', { type: 'number', default: 0, describe: 'Seed of the --per-class choice' })
       .option('classes', { type: 'string', describe: 'Dataset labels to pack, comma-separated, e.g. 0,3,7 (default: all)' })
