@@ -19,27 +19,11 @@ interface MixArgs extends SourceArgs, SinkArgs {
   stop: string;
 }
 
-/**
- * yargs 18 drops a '-' given as a variadic positional (it re-parses positionals as `--sources -`, and
- * '-' looks like a flag), so `mix - b.tar` would lose stdin. Parsing unknown options as arguments
- * keeps it; checkPositionals then restores strictness by refusing anything else that looks like an
- * option. (The same applies to every `<sources..>` command: a candidate for common.ts.)
- */
-export function keepStdinDash<T>(y: Argv<T>): Argv<T> {
-  return y.parserConfiguration({ 'unknown-options-as-args': true });
-}
-
-/** Refuse option-like positionals that keepStdinDash let through (exit 2, as yargs' strict mode would). */
-export function checkPositionals(sources: string[]): void {
-  const unknown = sources.filter((s) => s.startsWith('-') && s !== '-');
-  if (unknown.length > 0) throw new UsageError(`Unknown argument${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
-}
-
 export const mixCommand: CommandModule<object, MixArgs> = {
   command: 'mix <sources..>',
   describe: 'Mix several shard sources into one stream by weight (each source is one positional; - is stdin)',
   builder: (y: Argv) =>
-    sinkArgs(sourceArgs(keepStdinDash(y)))
+    sinkArgs(sourceArgs(y))
       .positional('sources', {
         type: 'string',
         array: true,
@@ -69,7 +53,6 @@ export const mixCommand: CommandModule<object, MixArgs> = {
     const sink = sinkOptionsFrom(args);
     const source = sourceOptionsFrom(args);
     const specs = args.sources ?? [];
-    checkPositionals(specs);
     if (specs.length === 0) throw new UsageError('name the sources to mix');
     const stop = oneOf<StopRule>('stop', STOP_RULES, args.stop);
     const epochs = positiveInt('epochs', args.epochs);

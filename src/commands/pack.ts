@@ -10,7 +10,6 @@ import { progress } from '../stages/progress.js';
 import { reencode } from '../stages/reencode.js';
 import { everyNth, perClassSubset } from '../stages/subset.js';
 import { debug } from '../log.js';
-import { checkPositionals, keepStdinDash } from './mix.js';
 import { sinkArgs, sinkOptionsFrom, sourceArgs, sourceOptionsFrom, type SinkArgs, type SourceArgs } from './common.js';
 
 interface PackArgs extends SourceArgs, SinkArgs {
@@ -46,7 +45,7 @@ export const packCommand: CommandModule<object, PackArgs> = {
   command: 'pack [sources..]',
   describe: 'Write labelled shards (png, cls, json) from ImageFolder directories or --dataset fashion-mnist',
   builder: (y: Argv) =>
-    sinkArgs(sourceArgs(keepStdinDash(y)))
+    sinkArgs(sourceArgs(y))
       .positional('sources', { demandOption: false, array: true, type: 'string', default: [] as string[] })
       .option('dataset', { type: 'string', choices: DATASET_NAMES, describe: 'A built-in dataset to pack instead of sources' })
       .option('split', {
@@ -90,7 +89,6 @@ export const packCommand: CommandModule<object, PackArgs> = {
     if (args.size !== undefined) Object.assign(decode, parseSize(args.size));
     if (args.channels !== 'keep') decode.channels = Number(oneOf('channels', ['1', '3'], args.channels)) as 1 | 3;
     const sources = args.sources ?? [];
-    checkPositionals(sources);
 
     let samples: AsyncIterable<Sample>;
     let total: number | undefined;
