@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs'; // registers the gradient functions (tfjs-core alone has none)
 import { createClassifier, listArchitectures } from '../src/models/registry.js';
 import type { ClassifierConfig } from '../src/models/classifier.js';
-import { importTorchState } from '../src/models/torch.js';
+import { fromTorchLayout, importTorchState } from '../src/models/torch.js';
 import { loadClassifier, saveClassifier } from '../src/models/store.js';
 import { classifierExtractor } from '../src/models/extractor.js';
 import { decodeSafetensors, readSafetensors } from '../src/nn/safetensors.js';
@@ -261,4 +262,30 @@ test('classifierExtractor normalises uint8 images and returns the penultimate fe
   tf.dispose([x, f, l]);
   extractor.dispose();
   model.dispose();
+});
+
+test('training-mode gradients match PyTorch autograd (batch-statistics BN, option-A/B shortcuts, attention, GELU)', async () => {
+  // Needs the gradient functions that the @tensorflow/tfjs bundle registers (tfjs-core alone has none).
+  for (const name of ['resnet20_a', 'resnet20_b', 'vit']) {
+    const path = join(FIXTURES, `${name}.safetensors`);
+    const { tensors, metadata } = await readSafetensors(path);
+    const io = (await readSafetensors(join(FIXTURES, `${name}.io.safetensors`))).tensors;
+    const model = createClassifier(JSON.parse(metadata.config) as ClassifierConfig, 0);
+    importTorchState(model, tensors, path);
+    const input = io.get('input')!;
+    const r = io.get('grad_weights')!;
+    const [x, rt] = [tf.tensor(input.data as Float32Array, input.shape), tf.tensor(r.data as Float32Array, r.shape)];
+    const params = model.namedParameters();
+    const { grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(x, { training: true }), rt)) as tf.Scalar, params.map(([, v]) => v));
+    for (const [pname, v] of params) {
+      const ref = io.get(`grad.${pname}`);
+      assert.ok(ref, `${name}: reference gradient for ${pname}`);
+      const expected = fromTorchLayout(pname, tf.tensor(ref.data as Float32Array, ref.shape));
+      assert.deepEqual(grads[v.name].shape, expected.shape, pname);
+      close(grads[v.name].dataSync(), expected.dataSync(), 1e-4, `${name} d/d${pname}`);
+      expected.dispose();
+    }
+    tf.dispose([x, rt, ...Object.values(grads)]);
+    model.dispose();
+  }
 });

