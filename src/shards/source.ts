@@ -5,8 +5,7 @@
 //   pipe:COMMAND  the stdout of `sh -c COMMAND`; a non-zero exit is an InputError naming the command
 // Specs are expanded first (expand.ts): `a-{000..009}.tar`, `{x,y}.tar`, `a.tar::b.tar`.
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { InputError, UsageError, invalidParameterError } from '../errors.js';
 import { debug } from '../log.js';
 import { BadInputs, type SkipOptions } from './bad.js';
@@ -93,10 +92,37 @@ async function* concatenate(sources: string[], options: SourceOptions, shardInde
         ? readTar(options.stdin ?? process.stdin, '-', skip)
         : kind === 'pipe'
           ? readPipe(spec, skip)
-          : readTar(createReadStream(spec, { highWaterMark: READ_CHUNK }), spec, skip);
+          : readTar(fileChunks(spec), spec, skip);
     for await (const sample of samples) if (claim()) yield sample;
   }
   bad.summary();
+}
+
+/**
+ * A file's bytes in chunks, with the next read already in flight while the current chunk is parsed
+ * (fs.createReadStream waits for each read in turn, which left the reader idle a quarter of the time).
+ * The chunk buffers are reused round-robin: the tar reader copies member data out of a chunk and is
+ * done with it before asking for the chunk after next.
+ */
+async function* fileChunks(path: string): AsyncGenerator<Buffer> {
+  const handle = await open(path, 'r');
+  const ring = [0, 1, 2].map(() => Buffer.allocUnsafe(READ_CHUNK));
+  let position = 0;
+  let turn = 0;
+  const readNext = () => handle.read(ring[turn++ % ring.length], 0, READ_CHUNK, position);
+  let pending = readNext();
+  try {
+    for (;;) {
+      const { bytesRead, buffer } = await pending;
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      pending = readNext();
+      yield bytesRead === READ_CHUNK ? buffer : buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await pending.catch(() => undefined);
+    await handle.close();
+  }
 }
 
 /** The samples of `sh -c COMMAND`'s stdout; the command's exit status is checked at the end. */

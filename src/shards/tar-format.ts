@@ -25,13 +25,11 @@ export interface HeaderBlock {
 
 /** A 512-byte block that is all zeros (part of an end-of-archive marker, or padding). */
 export function isZeroBlock(block: Buffer): boolean {
-  for (let i = 0; i < BLOCK; i += 8) {
-    if (block.readBigUInt64LE(i) !== 0n) return false;
-  }
+  for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false;
   return true;
 }
 
-/** Parse one header block; null when the checksum does not match (not a tar header). */
+/** Parse one header block; null when the checksum does not match (not a tar header, or a zero block). */
 export function parseHeader(block: Buffer): HeaderBlock | null {
   const stored = parseNumber(block, 148, 8);
   if (stored === null || !checksumMatches(block, stored)) return null;
@@ -41,23 +39,29 @@ export function parseHeader(block: Buffer): HeaderBlock | null {
   let name = cString(block, 0, 100);
   // POSIX ustar ("ustar\0") splits long paths into prefix/name; old GNU ("ustar  \0") uses those
   // bytes for other things (atime, ctime), so the prefix only counts for the POSIX magic.
-  if (block.toString('latin1', 257, 263) === 'ustar\0' && block[345] !== 0) {
+  if (block[345] !== 0 && block.toString('latin1', 257, 263) === 'ustar\0') {
     name = `${cString(block, 345, 155)}/${name}`;
   }
   return { name, size, type };
 }
 
+/** Sum of the header bytes with the chksum field (148..156) counted as eight spaces. */
+export function headerSum(block: Uint8Array): number {
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 148; i++) sum += block[i];
+  for (let i = 156; i < BLOCK; i++) sum += block[i];
+  return sum;
+}
+
 function checksumMatches(block: Buffer, stored: number): boolean {
-  // The checksum is the sum of all header bytes with the chksum field counted as spaces. Some old
-  // writers summed signed chars, so accept either sum.
-  let unsigned = 0;
-  let signed = 0;
+  if (stored === headerSum(block)) return true;
+  // Some old writers summed signed chars.
+  let signed = 8 * 0x20;
   for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : block[i];
-    unsigned += b;
-    signed += b > 127 ? b - 256 : b;
+    if (i >= 148 && i < 156) continue;
+    signed += block[i] > 127 ? block[i] - 256 : block[i];
   }
-  return stored === unsigned || stored === signed;
+  return stored === signed;
 }
 
 /** A NUL-terminated UTF-8 string field. */
@@ -137,15 +141,35 @@ const TEMPLATE = (() => {
 /** Largest size the 11 octal digits of the size field hold (8 GiB - 1). */
 const MAX_USTAR_SIZE = 0o77777777777;
 
+/** Sum of the template's bytes (chksum counted as spaces); the variable fields are added per header. */
+const TEMPLATE_SUM = headerSum(TEMPLATE);
+
+/** Write `value` as `digits` octal digits followed by `tail` bytes (NUL, space) at `at`; returns their byte sum. */
+function putOctal(b: Buffer, at: number, value: number, digits: number, tail: number[]): number {
+  let sum = 0;
+  for (let i = digits - 1; i >= 0; i--) {
+    const c = 0x30 + (value % 8);
+    b[at + i] = c;
+    sum += c;
+    value = Math.floor(value / 8);
+  }
+  tail.forEach((t, i) => {
+    b[at + digits + i] = t;
+    sum += t;
+  });
+  return sum;
+}
+
 /** One USTAR header block. `name` must already fit in 100 bytes. */
 function ustarBlock(name: Buffer, size: number, type: '0' | 'x'): Buffer {
   const b = Buffer.from(TEMPLATE);
   name.copy(b, 0);
-  b.write(size.toString(8).padStart(11, '0') + '\0', 124, 'latin1');
+  let sum = TEMPLATE_SUM;
+  for (let i = 0; i < name.length; i++) sum += name[i];
+  sum += putOctal(b, 124, size, 11, [0]);
   b[156] = type.charCodeAt(0);
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i];
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+  sum += b[156];
+  putOctal(b, 148, sum, 6, [0, 0x20]);
   return b;
 }
 

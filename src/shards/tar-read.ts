@@ -116,8 +116,8 @@ export async function* tarMembers(chunks: AsyncIterable<Buffer | Uint8Array | st
       if (block.length < BLOCK) {
         throw new InputError(`truncated tar: ${block.length} bytes of a header at byte ${start}${where()}`, { shard, key: keyOf(lastName) });
       }
-      if (isZeroBlock(block)) continue;
       const header = parseHeader(block);
+      if (header === null && isZeroBlock(block)) continue;
       if (header === null) {
         throw new InputError(`not a tar header at byte ${start} (bad checksum: garbage or not a tar archive)${where()}`, {
           shard,
