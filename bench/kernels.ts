@@ -1,0 +1,109 @@
+// Kernel micro-benchmark: ms per call of the conv gradient kernels on ResNet-20 shapes (32x32, batch 128)
+// and a 3x3 stride-2 case. Compares tfjs-backend-wasm's own Conv2DBackpropInput with synthaug's
+// composition, the cpu backend's Conv2DBackpropFilter (WASM has none) with synthaug's, and shows the
+// forward conv2d for scale. The cpu kernel takes about a minute per call at batch 128, so that pair is
+// timed at batch 8 (CPU_BATCH). Each of our results is checked against the reference it is timed beside.
+// Run: npx tsc -p . && node dist/bench/kernels.js
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { builtinWasmKernel, initBackend, registerWasmKernels, unregisterWasmKernels } from '../src/backend/index.js';
+import { relErr } from '../src/backend/compare.js';
+
+interface Shape { name: string; x: [number, number, number, number]; k: number; co: number; stride: number }
+
+const CPU_BATCH = 8;
+
+const SHAPES: Shape[] = [
+  { name: 'resnet20 stage1 3x3 16→16 @32x32', x: [128, 32, 32, 16], k: 3, co: 16, stride: 1 },
+  { name: 'resnet20 stage2 3x3 32→32 @16x16', x: [128, 16, 16, 32], k: 3, co: 32, stride: 1 },
+  { name: 'resnet20 stage3 3x3 64→64 @8x8', x: [128, 8, 8, 64], k: 3, co: 64, stride: 1 },
+  { name: '3x3 stride 2 16→32 @32x32→16x16', x: [128, 32, 32, 16], k: 3, co: 32, stride: 2 },
+];
+
+/** Median ms of `reps` calls after one warm-up; `fn` returns the output tensor (disposed here). */
+function time(fn: () => tf.Tensor, reps: number): { ms: number; out: Float32Array } {
+  let out = fn();
+  const values = out.dataSync() as Float32Array;
+  out.dispose();
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    out = fn();
+    out.dataSync();
+    ms.push(performance.now() - t0);
+    out.dispose();
+  }
+  ms.sort((a, b) => a - b);
+  return { ms: ms[Math.floor(ms.length / 2)], out: values };
+}
+
+function randomData(shape: number[], seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  });
+}
+
+export async function run(): Promise<void> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  const info = await initBackend('wasm');
+  const reps = Number(process.env.BENCH_REPS ?? 3);
+  const rows: string[][] = [['shape', 'conv2d fwd', 'BackpropInput tfjs', 'BackpropInput ours', 'speedup', 'BackpropFilter ours',
+    `Filter cpu b${CPU_BATCH}`, `Filter ours b${CPU_BATCH}`, 'speedup', 'max relErr']];
+  for (const s of SHAPES) {
+    const filterShape = [s.k, s.k, s.x[3], s.co];
+    const conv = tf.backend_util.computeConv2DInfo(s.x, filterShape as never, s.stride, 1, 'same');
+    const xv = randomData(s.x, 1);
+    const wv = randomData(filterShape, 2);
+    const dyv = randomData(conv.outShape, 3);
+    const attrs = { strides: s.stride, pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined };
+    const on = async (backend: string) => {
+      await tf.setBackend(backend);
+      return { x: tf.tensor4d(xv, s.x), w: tf.tensor4d(wv, filterShape as never), dy: tf.tensor4d(dyv, conv.outShape) };
+    };
+    const run = (k: string, inputs: object, a: object) => () => tf.engine().runKernel(k, inputs as never, a as never) as tf.Tensor;
+
+    const w = await on('wasm');
+    const fwd = time(() => tf.conv2d(w.x, w.w, s.stride, 'same'), reps);
+    const inOurs = time(run('Conv2DBackpropInput', { dy: w.dy, filter: w.w }, { ...attrs, inputShape: s.x }), reps);
+    const fOurs = time(run('Conv2DBackpropFilter', { x: w.x, dy: w.dy }, { ...attrs, filterShape }), reps);
+    unregisterWasmKernels(); // tfjs-backend-wasm's own Conv2DBackpropInput
+    const builtin = builtinWasmKernel('Conv2DBackpropInput') !== undefined;
+    const inTfjs = builtin ? time(run('Conv2DBackpropInput', { dy: w.dy, filter: w.w }, { ...attrs, inputShape: s.x }), reps) : undefined;
+    registerWasmKernels();
+    tf.dispose([w.x, w.w, w.dy]);
+
+    // The filter gradient pair at batch CPU_BATCH: the first images of the same data.
+    const xs: [number, number, number, number] = [CPU_BATCH, ...s.x.slice(1)] as never;
+    const dys: [number, number, number, number] = [CPU_BATCH, ...conv.outShape.slice(1)] as never;
+    const small = async (backend: string) => {
+      await tf.setBackend(backend);
+      const x = tf.tensor4d(xv.subarray(0, xs.reduce((a, b) => a * b)), xs);
+      const dy = tf.tensor4d(dyv.subarray(0, dys.reduce((a, b) => a * b)), dys);
+      return { x, dy };
+    };
+    const ws = await small('wasm');
+    const fOursSmall = time(run('Conv2DBackpropFilter', ws, { ...attrs, filterShape }), reps);
+    tf.dispose([ws.x, ws.dy]);
+    const cs = await small('cpu');
+    const fCpu = time(run('Conv2DBackpropFilter', cs, { ...attrs, filterShape }), 1);
+    tf.dispose([cs.x, cs.dy]);
+    await tf.setBackend('wasm');
+
+    const err = Math.max(relErr(fOursSmall.out, fCpu.out), inTfjs ? relErr(inOurs.out, inTfjs.out) : 0);
+    const f = (ms: number) => ms.toFixed(1);
+    rows.push([s.name, f(fwd.ms), inTfjs ? f(inTfjs.ms) : '-', f(inOurs.ms), inTfjs ? `${(inTfjs.ms / inOurs.ms).toFixed(1)}x` : '-',
+      f(fOurs.ms), f(fCpu.ms), f(fOursSmall.ms), `${(fCpu.ms / fOursSmall.ms).toFixed(0)}x`, err.toExponential(1)]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  process.stdout.write(`kernel ms per call, batch 128 unless marked (median of ${reps}; cpu: 1 call); ${info.reasons.at(-1)}\n`);
+  for (const r of rows) process.stdout.write(`${r.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ')}\n`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  run().catch((err) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
