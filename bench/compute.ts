@@ -1,0 +1,289 @@
+// Side-by-side compute benchmark (issue 3 item 5): the same network and batch in synthaug (on the
+// backend initBackend('auto') picks — WASM here) and in PyTorch (bench/reference/torch_bench.py on
+// Debian's /usr/bin/python3, threads = cores), printing images/s of each and the ratio.
+//   resnet20-train   ResNet-20 (option-A shortcuts), 32x32x3, batch 128: forward, cross-entropy,
+//                    backward, SGD momentum 0.9 + weight decay 5e-4
+//   unet-train       diffusion U-Net (default config, 6.1M parameters), 28x28x1, batch 64: the DDPM
+//                    L_simple step (t, ε, 10% null labels), backward, AdamW (synthaug: 8 micro-batches
+//                    of 8 with summed gradients, see below; PyTorch: one pass of 64)
+//   inception-infer  FID Inception-v3, 299x299x3, batch 16: eval forward to pool features and logits
+// Each side: warm-up steps, then timed steps; the median step time gives images/s.
+//
+//   node dist/bench/compute.js [--case NAME[,NAME]] [--batch N] [--warmup N] [--steps N] [--profile] [--no-torch]
+// --profile prints the kernels taking the most time in one synthaug step of each case.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend/index.js';
+import { createClassifier } from '../src/models/registry.js';
+import { FIDInceptionV3 } from '../src/models/inception.js';
+import { UNet, defaultUNetConfig } from '../src/models/unet.js';
+import { createOptimizer, type Optimizer } from '../src/training/optim.js';
+import { softCrossEntropy } from '../src/training/loss.js';
+import { makeSchedule } from '../src/diffusion/schedule.js';
+import { drawTrainingNoise, noisePredictionLoss } from '../src/diffusion/loss.js';
+import { Rng } from '../src/util/rng.js';
+import type { Module } from '../src/nn/module.js';
+
+const PYTHON = '/usr/bin/python3';
+/** Images per forward/backward pass of the U-Net step (see the unet-train case). */
+const UNET_MICRO_BATCH = 8;
+const TORCH_SCRIPT = fileURLToPath(new URL('../../bench/reference/torch_bench.py', import.meta.url));
+
+interface Case {
+  name: string;
+  what: string;
+  batch: number;
+  /** Target ratio synthaug / PyTorch images/s (issue 3: ≥ 0.5 for training and inference). */
+  target: number;
+  /** Builds the network and returns one step (synchronous: it reads back the loss or output). */
+  setup(batch: number): { step: () => void; dispose: () => void };
+}
+
+/**
+ * One optimisation step over a module's parameters: gradients of the mean of `losses` (one scalar per
+ * micro-batch, each the mean over its images, all micro-batches the same size), summed across
+ * micro-batches, then `opt.step`. With one micro-batch this is the plain step.
+ */
+function trainStep(model: Module, opt: Optimizer, lr: number, losses: Array<() => tf.Scalar>): void {
+  const vars = model.namedParameters();
+  const names = new Map(vars.map(([n, v]) => [v.name, n]));
+  const sum: Record<string, tf.Tensor> = {};
+  for (const loss of losses) {
+    const { value, grads } = tf.variableGrads(() => tf.div(loss(), losses.length) as tf.Scalar, vars.map(([, v]) => v));
+    value.dataSync();
+    value.dispose();
+    for (const [id, g] of Object.entries(grads)) {
+      const name = names.get(id) as string;
+      const prev = sum[name];
+      sum[name] = prev ? tf.add(prev, g) : g;
+      if (prev) tf.dispose([prev, g]);
+    }
+  }
+  opt.step(sum, lr);
+  tf.dispose(Object.values(sum));
+}
+
+const cases: Case[] = [
+  {
+    name: 'resnet20-train',
+    what: 'ResNet-20 training step, 32x32x3',
+    batch: 128,
+    target: 0.5,
+    setup(batch) {
+      const model = createClassifier({ arch: 'resnet20', numClasses: 10, inputShape: [32, 32, 3] }, 0);
+      const opt = createOptimizer(model.namedParameters(), { optimizer: 'sgd', momentum: 0.9, nesterov: false, weightDecay: 5e-4 });
+      const rng = new Rng(0);
+      const x = tf.tensor4d(Float32Array.from({ length: batch * 32 * 32 * 3 }, () => rng.normal()), [batch, 32, 32, 3]);
+      const y = tf.oneHot(tf.tensor1d(Int32Array.from({ length: batch }, () => rng.int(10)), 'int32'), 10);
+      return {
+        step: () => trainStep(model, opt, 0.1, [() => softCrossEntropy(model.forward(x, { training: true }), y)]),
+        dispose: () => {
+          tf.dispose([x, y]);
+          model.dispose();
+          opt.dispose();
+        },
+      };
+    },
+  },
+  {
+    name: 'unet-train',
+    what: 'diffusion U-Net training step, 28x28x1',
+    batch: 64,
+    target: 0.5,
+    setup(batch) {
+      const model = new UNet({ ...defaultUNetConfig, imageSize: 28, inChannels: 1, numClasses: 10 }, 0);
+      const opt = createOptimizer(model.namedParameters(), { optimizer: 'adamw', momentum: 0, nesterov: false, weightDecay: 0 });
+      const schedule = makeSchedule('linear', 1000);
+      const rng = new Rng(0);
+      // tfjs keeps every intermediate of the forward pass for the backward pass (~180 MB per 28x28 image
+      // here), and the WASM heap ends at 4 GB: the batch runs as micro-batches of UNET_MICRO_BATCH with
+      // summed gradients and one optimizer update. The U-Net has no batch statistics (GroupNorm is per
+      // image), so this is the same step as one pass over the whole batch.
+      const micro = Math.min(batch, UNET_MICRO_BATCH);
+      if (batch % micro !== 0) throw new Error(`unet-train: batch ${batch} is not a multiple of the micro-batch ${micro}`);
+      const chunks = Array.from({ length: batch / micro }, () => ({
+        x0: tf.tensor4d(Float32Array.from({ length: micro * 28 * 28 }, () => rng.random() * 2 - 1), [micro, 28, 28, 1]),
+        labels: Int32Array.from({ length: micro }, () => rng.int(10)),
+      }));
+      return {
+        step: () =>
+          trainStep(
+            model,
+            opt,
+            2e-4,
+            chunks.map((c) => () => {
+              const draw = drawTrainingNoise([micro, 28, 28, 1], c.labels, { schedule, numClasses: 10, pUncond: 0.1 }, rng);
+              return noisePredictionLoss(model, c.x0, draw, schedule);
+            }),
+          ),
+        dispose: () => {
+          tf.dispose(chunks.map((c) => c.x0));
+          model.dispose();
+          opt.dispose();
+        },
+      };
+    },
+  },
+  {
+    name: 'inception-infer',
+    what: 'FID Inception-v3 inference, 299x299x3',
+    batch: 16,
+    target: 0.5,
+    setup(batch) {
+      const model = new FIDInceptionV3(0);
+      const rng = new Rng(0);
+      const x = tf.tensor4d(Float32Array.from({ length: batch * 299 * 299 * 3 }, () => rng.random()), [batch, 299, 299, 3]);
+      return {
+        step: () => {
+          const { pool, logits } = model.run(x);
+          logits.dataSync();
+          tf.dispose([pool, logits]);
+        },
+        dispose: () => {
+          x.dispose();
+          model.dispose();
+        },
+      };
+    },
+  },
+];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function timeSteps(step: () => void, warmup: number, steps: number): number[] {
+  for (let i = 0; i < warmup; i++) step();
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+interface TorchResult {
+  imagesPerSec?: number;
+  medianMs?: number;
+  threads?: number;
+  torch?: string;
+  skipped?: string;
+}
+
+function runTorch(c: Case, warmup: number, steps: number): TorchResult {
+  if (!existsSync(PYTHON)) return { skipped: `${PYTHON} not found` };
+  const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+  if (probe.status !== 0) return { skipped: `torch/torchvision do not import in ${PYTHON}: ${(probe.stderr || '').trim().split('\n').pop()}` };
+  const r = spawnSync(PYTHON, [TORCH_SCRIPT, '--case', c.name, '--batch', String(c.batch), '--warmup', String(warmup), '--steps', String(steps)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  if (r.status !== 0) return { skipped: `torch_bench.py failed: ${(r.stderr || '').trim().split('\n').pop()}` };
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as TorchResult;
+}
+
+/** Kernels by total time in one step (tf.profile; on WASM the time is wall-clock per kernel call). */
+async function profileStep(step: () => void, top = 12): Promise<string[]> {
+  const info = await tf.profile(step);
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  let total = 0;
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += ms;
+    e.calls++;
+    byKernel.set(k.name, e);
+    if (!k.name.endsWith('__op')) total += ms;
+  }
+  return [...byKernel.entries()]
+    .filter(([name]) => !name.endsWith('__op')) // op scopes: their kernels are listed themselves
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .slice(0, top)
+    .map(([name, e]) => `    ${name.padEnd(28)} ${e.ms.toFixed(0).padStart(7)} ms  ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ${e.calls} calls`);
+}
+
+export interface ComputeOptions {
+  cases?: string[];
+  warmup?: number;
+  steps?: number;
+  profile?: boolean;
+  torch?: boolean;
+  /** Overrides every selected case's batch size. */
+  batch?: number;
+}
+
+export async function run(opts: ComputeOptions = {}): Promise<void> {
+  const warmup = opts.warmup ?? 1;
+  const steps = opts.steps ?? 3;
+  const backend = await initBackend('auto');
+  const selected = opts.cases ? cases.filter((c) => opts.cases!.includes(c.name)) : cases;
+  console.log(`synthaug backend: ${backend.name}${backend.threads ? ` (${backend.threads} thread${backend.threads === 1 ? '' : 's'})` : ''}; warm-up ${warmup}, timed ${steps} (median)`);
+  const rows: string[] = [];
+  for (const c of selected) {
+    if (opts.batch) c.batch = opts.batch;
+    const { step, dispose } = c.setup(c.batch);
+    let ours: number;
+    try {
+      const times = timeSteps(step, warmup, 0);
+      const tensors = tf.memory().numTensors;
+      times.push(...timeSteps(step, 0, steps));
+      const leaked = tf.memory().numTensors - tensors;
+      if (leaked !== 0) console.log(`${c.name}: warning: ${leaked} tensors left behind over ${steps} steps`);
+      ours = c.batch / (median(times) / 1000);
+      console.log(`${c.name}: synthaug steps ${times.map((t) => t.toFixed(0)).join(', ')} ms → ${ours.toFixed(1)} images/s`);
+      if (opts.profile) {
+        console.log(`  per-kernel time of one synthaug step:`);
+        for (const line of await profileStep(step)) console.log(line);
+      }
+    } finally {
+      dispose();
+    }
+    const torch = opts.torch === false ? { skipped: 'disabled (--no-torch)' } : runTorch(c, warmup, steps);
+    if (torch.skipped || torch.imagesPerSec === undefined) {
+      console.log(`${c.name}: PyTorch reference skipped: ${torch.skipped}`);
+      rows.push(`${c.what.padEnd(40)} ${String(c.batch).padStart(5)} ${ours.toFixed(1).padStart(10)} ${'-'.padStart(10)} ${'-'.padStart(7)}`);
+      continue;
+    }
+    const ratio = ours / torch.imagesPerSec;
+    console.log(`${c.name}: PyTorch ${torch.torch} (${torch.threads} threads) median ${torch.medianMs?.toFixed(0)} ms → ${torch.imagesPerSec.toFixed(1)} images/s`);
+    rows.push(
+      `${c.what.padEnd(40)} ${String(c.batch).padStart(5)} ${ours.toFixed(1).padStart(10)} ${torch.imagesPerSec.toFixed(1).padStart(10)} ${ratio.toFixed(2).padStart(7)}  ${ratio >= c.target ? 'meets' : 'misses'} ≥ ${c.target}`,
+    );
+  }
+  console.log(`\n${'case'.padEnd(40)} ${'batch'.padStart(5)} ${'synthaug'.padStart(10)} ${'PyTorch'.padStart(10)} ${'ratio'.padStart(7)}   (images/s)`);
+  for (const r of rows) console.log(r);
+}
+
+function parseArgs(argv: string[]): ComputeOptions {
+  const o: ComputeOptions = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--case') o.cases = value().split(',');
+    else if (a === '--warmup') o.warmup = Number(value());
+    else if (a === '--steps') o.steps = Number(value());
+    else if (a === '--batch') o.batch = Number(value());
+    else if (a === '--profile') o.profile = true;
+    else if (a === '--no-torch') o.torch = false;
+    else throw new Error(`unknown argument ${a} (known: --case NAME[,NAME] --batch N --warmup N --steps N --profile --no-torch)`);
+  }
+  const known = cases.map((c) => c.name);
+  for (const c of o.cases ?? []) if (!known.includes(c)) throw new Error(`unknown case ${c} (known: ${known.join(', ')})`);
+  return o;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  run(parseArgs(process.argv.slice(2))).catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 1;
+  });
+}
