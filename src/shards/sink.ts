@@ -2,6 +2,7 @@
 // A shard file is written as `<name>.tmp-<pid>` and renamed when complete; on failure the partial
 // file is removed and the shards already finished stay.
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import { UsageError, invalidParameterError } from '../errors.js';
 import { debug } from '../log.js';
 import type { Sample } from './sample.js';
@@ -27,7 +28,8 @@ export interface SinkResult {
 
 /** Where bytes go: a stream (with backpressure) or a file. */
 interface ByteSink {
-  write(buf: Buffer): Promise<void>;
+  /** Write these pieces, in order, as one batch. */
+  writev(pieces: Buffer[]): Promise<void>;
   /** Wait until everything written has been handed to the OS. */
   flush(): Promise<void>;
 }
@@ -37,14 +39,26 @@ class StreamSink implements ByteSink {
   private readonly onError = (err: Error) => {
     this.error ??= err;
   };
+  /** Streams with a vectored write (pipes, sockets) take the pieces as they are; others get one joined buffer. */
+  private readonly vectored: boolean;
 
   constructor(private readonly stream: NodeJS.WritableStream) {
     stream.on('error', this.onError);
+    this.vectored = typeof (stream as Writable)._writev === 'function' && typeof (stream as Writable).cork === 'function';
   }
 
-  async write(buf: Buffer): Promise<void> {
+  async writev(pieces: Buffer[]): Promise<void> {
     if (this.error) throw this.error;
-    if (this.stream.write(buf)) return;
+    let ok: boolean;
+    if (this.vectored) {
+      const stream = this.stream as Writable;
+      stream.cork();
+      for (const piece of pieces) ok = stream.write(piece);
+      stream.uncork();
+    } else {
+      ok = this.stream.write(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces));
+    }
+    if (ok!) return;
     // Backpressure: wait for the reader, or for the stream to fail (EPIPE when the reader has gone).
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
@@ -78,54 +92,54 @@ class StreamSink implements ByteSink {
 class FileSink implements ByteSink {
   constructor(private readonly handle: FileHandle) {}
 
-  async write(buf: Buffer): Promise<void> {
-    let done = 0;
-    while (done < buf.length) {
-      const { bytesWritten } = await this.handle.write(buf, done, buf.length - done);
-      done += bytesWritten;
-    }
+  async writev(pieces: Buffer[]): Promise<void> {
+    const total = pieces.reduce((n, p) => n + p.length, 0);
+    const { bytesWritten } = await this.handle.writev(pieces);
+    if (bytesWritten === total) return;
+    // A short write (rare on regular files): write the rest from one joined buffer.
+    const rest = Buffer.concat(pieces).subarray(bytesWritten);
+    for (let done = 0; done < rest.length; ) done += (await this.handle.write(rest, done, rest.length - done)).bytesWritten;
   }
 
   async flush(): Promise<void> {}
 }
 
-/** Collects small pieces into ~1 MB writes; large pieces go straight through. */
+/**
+ * Batches the pieces of successive samples (headers, data, padding) into writes of about 1 MB without
+ * copying them: a file or pipe takes them in one vectored write.
+ */
 class TarWriter {
-  static readonly STAGE = 1 << 20;
+  static readonly BATCH_BYTES = 1 << 20;
+  /** Below the usual IOV_MAX of 1024 buffers per writev. */
+  static readonly BATCH_PIECES = 1000;
   bytes = 0;
-  private stage = Buffer.allocUnsafe(TarWriter.STAGE);
-  private used = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   constructor(private readonly sink: ByteSink) {}
 
   async put(pieces: Buffer[]): Promise<void> {
     for (const piece of pieces) {
-      this.bytes += piece.length;
-      if (piece.length >= TarWriter.STAGE / 4) {
-        await this.drainStage();
-        await this.sink.write(piece);
-      } else {
-        if (this.used + piece.length > TarWriter.STAGE) await this.drainStage();
-        piece.copy(this.stage, this.used);
-        this.used += piece.length;
-      }
+      this.pending.push(piece);
+      this.pendingBytes += piece.length;
     }
+    this.bytes += pieces.reduce((n, p) => n + p.length, 0);
+    if (this.pendingBytes >= TarWriter.BATCH_BYTES || this.pending.length >= TarWriter.BATCH_PIECES) await this.drain();
   }
 
-  /** Write the end-of-archive marker and everything staged. */
+  /** Write the end-of-archive marker and everything pending. */
   async end(): Promise<void> {
     await this.put([END_OF_ARCHIVE]);
-    await this.drainStage();
+    await this.drain();
     await this.sink.flush();
   }
 
-  private async drainStage(): Promise<void> {
-    if (this.used === 0) return;
-    const out = this.stage.subarray(0, this.used);
-    // A stream may hold on to the buffer until it is written, so the next pieces go to a fresh one.
-    this.stage = Buffer.allocUnsafe(TarWriter.STAGE);
-    this.used = 0;
-    await this.sink.write(out);
+  private async drain(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.sink.writev(batch);
   }
 }
 
