@@ -137,6 +137,7 @@ test('bad architecture names, options and shapes are usage errors', () => {
   assert.throws(() => createClassifier({ ...base, arch: 'resnet18', options: { stem: 'tiny' } }, 0), /Expected one of imagenet\|cifar for resnet18 option stem but received "tiny"/);
   assert.throws(() => createClassifier({ ...base, arch: 'resnet20', options: { width: -2 } }, 0), /positive integer for resnet20 option width/);
   assert.throws(() => createClassifier({ ...base, arch: 'resnet20', numClasses: 0 }, 0), UsageError);
+  assert.throws(() => createClassifier({ ...base, arch: 'resnet20', options: { width: 5 } }, 0), (e: Error) => e instanceof UsageError && /use an even width or shortcut B/.test(e.message));
   assert.ok(listArchitectures().some((a) => a.name === 'resnet50' && a.description.length > 0));
 });
 

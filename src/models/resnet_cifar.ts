@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Module, Sequential, type ForwardContext } from '../nn/module.js';
 import { BatchNorm, Conv2d } from '../nn/layers.js';
 import { Rng } from '../util/rng.js';
+import { UsageError } from '../errors.js';
 import { ClassifierBase, globalAvgPool, resolveOptions, type ClassifierConfig, type OptionSpec } from './classifier.js';
 
 export const cifarResNetOptions: Record<string, OptionSpec> = {
@@ -41,7 +42,9 @@ class CifarBasicBlock extends Module {
       this.downsample = this.child('downsample', new Sequential([new Conv2d(inC, outC, 1, rng, { stride, padding: 0 }), new BatchNorm(outC)]));
     }
     this.padChannels = reshape && shortcut === 'A' ? outC - inC : 0;
-    if (this.padChannels % 2 !== 0 || this.padChannels < 0) throw new Error(`option-A shortcut cannot pad ${inC} to ${outC} channels`);
+    if (this.padChannels % 2 !== 0 || this.padChannels < 0) {
+      throw new UsageError(`the option-A shortcut cannot zero-pad ${inC} to ${outC} channels evenly: use an even width or shortcut B`);
+    }
   }
 
   forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
@@ -71,7 +74,7 @@ export class CifarResNet extends ClassifierBase {
     const opts = resolveOptions(config.arch, config.options, cifarResNetOptions);
     const width = opts.width as number;
     super({ ...config, options: opts }, 4 * width);
-    if ((depth - 2) % 6 !== 0) throw new Error(`CIFAR ResNet depth must be 6n+2, not ${depth}`);
+    if ((depth - 2) % 6 !== 0) throw new UsageError(`CIFAR ResNet depth must be 6n+2, not ${depth}`);
     const n = (depth - 2) / 6;
     const rng = new Rng(seed);
     const inC = config.inputShape[2];
