@@ -7,7 +7,11 @@ import { splitMemberName } from './keys.js';
 import type { Sample } from './sample.js';
 import { BLOCK, isZeroBlock, padding, parseHeader, parsePaxRecords } from './tar-format.js';
 
-/** Members parsed before they are handed on (bounds the bytes in flight between the parser and the grouper). */
+/**
+ * Members parsed synchronously before they are handed on. Batching saves a promise per member; the
+ * bound keeps few bytes in flight (unbounded, one batch per 1 MB chunk, peak RSS of the pass-through
+ * benchmark rose from ~100 MB to ~200 MB as dead buffers waited longer for a GC).
+ */
 const MAX_BATCH = 16;
 
 /** One regular-file member of an archive. */
@@ -118,8 +122,8 @@ export async function* tarMembers(chunks: AsyncIterable<Buffer | Uint8Array | st
 }
 
 /**
- * tarMembers in batches: every member that the bytes at hand complete, parsed synchronously, so that
- * a promise is paid per input chunk rather than per member (this halves the cost of a pass-through).
+ * tarMembers in small batches: members that the bytes at hand complete are parsed synchronously, and
+ * a promise is paid only when the next input chunk is needed.
  */
 async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string>, shard: string): AsyncGenerator<TarMember[]> {
   const reader = new ByteReader(chunks[Symbol.asyncIterator]());
