@@ -106,7 +106,10 @@ export class BatchNorm extends Module {
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(unbiased, m)));
     });
-    return tf.batchNorm(x, mean, variance, this.bias, this.weight, eps);
+    // Written out rather than tf.batchNorm: that op's gradient tiles the per-channel statistics to the
+    // full activation size, which was ~40% of a ResNet-20 training step on WASM.
+    const scale = tf.mul(this.weight, tf.rsqrt(tf.add(variance, eps))); // [C]
+    return tf.add(tf.mul(tf.sub(x, mean), scale), this.bias);
   }
 }
 
