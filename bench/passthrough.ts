@@ -2,8 +2,10 @@
 // ≥ 1 GB of shards, against `cat` in the same run. Reports MB/s of each, the ratio, and the peak RSS
 // of the synthaug process. Target: ≥ 1/3 of cat's speed, peak RSS < 200 MB.
 //
-//   node dist/bench/passthrough.js [--gb 1] [--dir DIR]
+//   node dist/bench/passthrough.js [--gb 1] [--dir DIR] [--stream-gb 4]
 //
+// --stream-gb N also pipes an N GB stream, generated on the fly, through stdin, to show that peak RSS
+// does not grow with the length of the stream.
 // The synthaug side is a child process running the shard library exactly as a command does
 // (openSource → writeSink), in two set-ups: files → /dev/null, and stdin pipe → stdout pipe.
 import { spawn } from 'node:child_process';
@@ -60,6 +62,11 @@ function timed(script: string): Promise<Timed> {
   });
 }
 
+/** `--generate GB`: write that many GB of synthetic samples as one tar stream on stdout. */
+async function generate(gb: number): Promise<void> {
+  await writeSink(syntheticSamples(gb * 1e9, 2));
+}
+
 /** The child: pass SOURCES through the library to stdout, then report samples and peak RSS on stderr. */
 async function child(specs: string[]): Promise<void> {
   const result = await writeSink(openSource(specs));
@@ -112,6 +119,16 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
           `ratio ${(ourRate / catRate).toFixed(2)} (target ≥ 0.33), peak RSS ${(report.maxRssKB / 1024).toFixed(0)} MB (target < 200)\n`,
       );
     }
+    // Memory must not grow with the stream: a longer stream through stdin, generated on the fly.
+    const streamAt = argv.indexOf('--stream-gb');
+    if (streamAt >= 0) {
+      const streamGb = Number(argv[streamAt + 1]);
+      const t = await timed(`${node} ${quote(SELF)} --generate ${streamGb} | ${me} - > /dev/null`);
+      const report = JSON.parse(t.stderr.trim().split('\n').pop()!) as { samples: number; maxRssKB: number };
+      process.stdout.write(
+        `${streamGb} GB stream through stdin: ${report.samples} samples in ${t.seconds.toFixed(1)} s, peak RSS ${(report.maxRssKB / 1024).toFixed(0)} MB\n`,
+      );
+    }
   } finally {
     if (dirAt < 0) rmSync(dir, { recursive: true, force: true });
   }
@@ -119,7 +136,9 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
 
 if (process.argv[1] === SELF) {
   const childAt = process.argv.indexOf('--child');
-  const work = childAt >= 0 ? child(process.argv.slice(childAt + 1)) : run();
+  const generateAt = process.argv.indexOf('--generate');
+  const work =
+    childAt >= 0 ? child(process.argv.slice(childAt + 1)) : generateAt >= 0 ? generate(Number(process.argv[generateAt + 1])) : run();
   work.catch((err) => {
     process.stderr.write(`${(err as Error).stack ?? err}\n`);
     process.exit(1);
