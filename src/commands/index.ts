@@ -1,5 +1,6 @@
 // The registry of subcommands: a new command is one file in this folder plus one line here.
 import type { CommandModule } from 'yargs';
+import { catCommand } from './cat.js';
 import { lsCommand } from './ls.js';
 import { mixCommand } from './mix.js';
 import { packCommand } from './pack.js';
@@ -7,6 +8,7 @@ import { packCommand } from './pack.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
   lsCommand,
+  catCommand,
   packCommand,
   mixCommand,
 ];
