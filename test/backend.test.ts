@@ -2,6 +2,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import yargs from 'yargs';
 import * as tf from '@tensorflow/tfjs-core';
 import { defaultBackend, initBackend } from '../src/backend/index.js';
@@ -63,6 +65,38 @@ describe('backend ladder', () => {
     assert.equal(parse([]).backend, process.env.SYNTHAUG_BACKEND || 'auto');
     assert.equal(parse(['--backend', 'wasm']).backend, 'wasm');
     assert.throws(() => parse(['--backend', 'gpu']), /Invalid values/);
+  });
+});
+
+describe('WASM threads', () => {
+  const script = `
+    const { initBackend } = await import(${JSON.stringify(new URL('../src/backend/index.js', import.meta.url).href)});
+    const tf = await import('@tensorflow/tfjs-core');
+    const info = await initBackend('wasm');
+    const x = tf.randomNormal([8, 16, 16, 8], 0, 1, 'float32', 1);
+    const w = tf.randomNormal([3, 3, 8, 8], 0, 1, 'float32', 2);
+    const y = tf.conv2d(x, w, 1, 'same').dataSync();
+    process.stdout.write(JSON.stringify({ threads: info.threads, sum: y.reduce((a, b) => a + b, 0) }));`;
+  const runWith = (threads: string) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, SYNTHAUG_WASM_THREADS: threads }, encoding: 'utf8', timeout: 60_000,
+    });
+    assert.equal(r.status, 0, `exit ${r.status} signal ${r.signal}: ${r.stderr}`); // and it exits by itself
+    return JSON.parse(r.stdout) as { threads: number; sum: number };
+  };
+
+  test('SYNTHAUG_WASM_THREADS picks the pool size; results agree; the process exits when done', () => {
+    const one = runWith('1');
+    assert.equal(one.threads, 1);
+    const two = runWith('2');
+    assert.equal(two.threads, 2);
+    assert.ok(Math.abs(one.sum - two.sum) <= 1e-3 * Math.max(1, Math.abs(one.sum)), `${one.sum} vs ${two.sum}`);
+  });
+
+  test('by default WASM uses every available core (at most 8)', async () => {
+    const info = await initBackend('wasm');
+    if (process.env.SYNTHAUG_WASM_THREADS) return;
+    assert.equal(info.threads, Math.min(os.availableParallelism(), 8));
   });
 });
 
