@@ -4,10 +4,12 @@
 // forward conv2d for scale. The cpu kernel takes about a minute per call at batch 128, so that pair is
 // timed at batch 8 (CPU_BATCH). Each of our results is checked against the reference it is timed beside.
 // Run: npx tsc -p . && node dist/bench/kernels.js
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { builtinWasmKernel, initBackend, registerWasmKernels, unregisterWasmKernels } from '../src/backend/index.js';
 import { relErr } from '../src/backend/compare.js';
+import { createClassifier } from '../src/models/registry.js';
 
 interface Shape { name: string; x: [number, number, number, number]; k: number; co: number; stride: number }
 
@@ -99,9 +101,51 @@ export async function run(): Promise<void> {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   process.stdout.write(`kernel ms per call, batch 128 unless marked (median of ${reps}; cpu: 1 call); ${info.reasons.at(-1)}\n`);
   for (const r of rows) process.stdout.write(`${r.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ')}\n`);
+  threadSpeedup(reps);
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+/** One ResNet-20 training step (32x32, batch 128, SGD momentum): median ms of `reps` after a warm-up. */
+async function resnet20Step(reps: number): Promise<{ ms: number; threads: number }> {
+  const info = await initBackend('wasm');
+  const model = createClassifier({ arch: 'resnet20', numClasses: 10, inputShape: [32, 32, 3] }, 1);
+  const x = tf.tensor4d(randomData([128, 32, 32, 3], 4), [128, 32, 32, 3]);
+  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 128 }, (_, i) => i % 10), 'int32'), 10);
+  const opt = tf.train.momentum(0.1, 0.9);
+  const params = model.namedParameters().map(([, v]) => v);
+  const step = () => {
+    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true })) as tf.Scalar, params);
+    opt.applyGradients(grads as Record<string, tf.Variable>);
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  step();
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    step();
+    ms.push(performance.now() - t0);
+  }
+  ms.sort((a, b) => a - b);
+  return { ms: ms[Math.floor(ms.length / 2)], threads: info.threads ?? 1 };
+}
+
+/** The ResNet-20 step in a fresh process per thread count (the pool size is fixed at start-up). */
+function threadSpeedup(reps: number): void {
+  const results = [1, 2].map((threads) => {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--step'], {
+      env: { ...process.env, SYNTHAUG_WASM_THREADS: String(threads), BENCH_REPS: String(reps) }, encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`step with ${threads} threads failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as { ms: number; threads: number };
+  });
+  const [one, two] = results;
+  process.stdout.write(`resnet20 training step, 32x32 batch 128 (median of ${reps}): ` +
+    `${one.threads} thread ${one.ms.toFixed(0)} ms, ${two.threads} threads ${two.ms.toFixed(0)} ms, speedup ${(one.ms / two.ms).toFixed(2)}x\n`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--step') {
+  resnet20Step(Number(process.env.BENCH_REPS ?? 3)).then((r) => process.stdout.write(JSON.stringify(r)));
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   run().catch((err) => {
     process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exitCode = 1;
