@@ -4,6 +4,8 @@ import { catCommand } from './cat.js';
 import { lsCommand } from './ls.js';
 import { mixCommand } from './mix.js';
 import { packCommand } from './pack.js';
+import { trainClassifierCommand } from './train-classifier.js';
+import { casCommand } from './cas.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -11,4 +13,6 @@ export const commands: CommandModule<any, any>[] = [
   catCommand,
   packCommand,
   mixCommand,
+  trainClassifierCommand,
+  casCommand,
 ];

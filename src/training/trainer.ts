@@ -72,6 +72,8 @@ export interface TrainResult {
   steps: number;
   /** The final evaluation on val, when given. */
   metrics?: ClassificationMetrics;
+  /** Examples per pass (training by epochs), as counted before training. */
+  trainImages?: number;
   /** Mean training throughput of this run, images per second (data loading included). */
   imagesPerSec: number;
   aborted: boolean;
@@ -303,6 +305,7 @@ async function loop(
       imageShape: shape,
       recipe: r,
       steps: state.step,
+      trainImages: state.passSize,
       metrics,
       imagesPerSec: runImages / Math.max(1e-9, secs),
       aborted,
