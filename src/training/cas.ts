@@ -13,6 +13,7 @@ import { hasCheckpoint } from './checkpoint.js';
 import type { SampleSource } from './data.js';
 import { LabelSet } from './labels.js';
 import { train, type TrainOptions } from './trainer.js';
+import { warn } from '../log.js';
 
 export interface CasOptions extends Omit<TrainOptions, 'source' | 'val' | 'outDir' | 'labels'> {
   generated: SampleSource;
@@ -37,6 +38,7 @@ export async function classificationAccuracyScore(o: CasOptions): Promise<CasRes
   const labels = new LabelSet('the generated training data');
   const run = async (source: SampleSource, name: string, shape?: [number, number, number]) => {
     const dir = join(outDir, name);
+    if (common.progress !== 'none') warn(`cas: training on the ${name} data → ${dir}`);
     const r = await train({
       ...common,
       ...(shape ? { height: shape[0], width: shape[1], channels: shape[2] as 1 | 3 } : {}),
