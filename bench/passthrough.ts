@@ -1,23 +1,31 @@
 // Benchmark (issue 2 item 10): tar pass-through — read, group into samples, write, no decoding — over
-// ≥ 1 GB of shards, against `cat` in the same run. Reports MB/s of each, the ratio, and the peak RSS
-// of the synthaug process. Target: ≥ 1/3 of cat's speed, peak RSS < 200 MB.
+// ≥ 1 GB of shards, timing the real binary (`bin/synthaug cat`) against `cat` in the same run, in
+// shell pipelines. Reports MB/s of each, the ratio, and synthaug's peak RSS (from /usr/bin/time).
+// Target: ≥ 1/3 of cat's speed, peak RSS < 200 MB whatever the stream's size.
 //
-//   node dist/bench/passthrough.js [--gb 1] [--dir DIR] [--stream-gb 4]
+//   node dist/bench/passthrough.js [--gb 1] [--runs 3] [--dir DIR] [--stream-gb 4]
 //
-// --stream-gb N also pipes an N GB stream, generated on the fly, through stdin, to show that peak RSS
-// does not grow with the length of the stream.
-// The synthaug side is a child process running the shard library exactly as a command does
-// (openSource → writeSink), in two set-ups: files → /dev/null, and stdin pipe → stdout pipe.
+// Two set-ups, the same files for both programs, each run once untimed first (page cache warm, code
+// loaded), then best of --runs:
+//   files → /dev/null        cat FILES > /dev/null            vs  synthaug cat FILES > /dev/null
+//   stdin pipe → /dev/null   cat FILES | cat > /dev/null       vs  cat FILES | synthaug cat - > /dev/null
+//   stdin pipe → stdout pipe cat FILES | cat | cat > /dev/null vs  cat FILES | synthaug cat - | cat > /dev/null
+// The output of synthaug is checked once (untimed) against the expected bytes by SHA-256.
+// --stream-gb N also pipes an N GB stream, generated on the fly, through `synthaug cat -`, to show
+// that peak RSS does not grow with the length of the stream.
 import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createHash, randomFillSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openSource, writeSink, type Sample } from '../src/shards/index.js';
+import { writeSink, type Sample } from '../src/shards/index.js';
+import { END_OF_ARCHIVE } from '../src/shards/tar-format.js';
 import { Rng } from '../src/util/rng.js';
 
 const SELF = fileURLToPath(import.meta.url);
+const BIN = fileURLToPath(new URL('../../bin/synthaug', import.meta.url));
 const MB = 1e6;
 
 /** Samples of 1,000-byte to 100 KB random fields (log-uniform), with a cls and a json field. */
@@ -43,6 +51,7 @@ async function* syntheticSamples(totalBytes: number, seed: number): AsyncGenerat
 
 interface Timed {
   seconds: number;
+  stdout: string;
   stderr: string;
 }
 
@@ -50,13 +59,15 @@ interface Timed {
 function timed(script: string): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
     let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code === 0) resolve({ seconds, stderr });
+      if (code === 0) resolve({ seconds, stdout, stderr });
       else reject(new Error(`${script} exited with ${code}: ${stderr}`));
     });
   });
@@ -67,66 +78,101 @@ async function generate(gb: number): Promise<void> {
   await writeSink(syntheticSamples(gb * 1e9, 2));
 }
 
-/** The child: pass SOURCES through the library to stdout, then report samples and peak RSS on stderr. */
-async function child(specs: string[]): Promise<void> {
-  const result = await writeSink(openSource(specs));
-  process.stderr.write(`${JSON.stringify({ samples: result.samples, maxRssKB: process.resourceUsage().maxRSS })}\n`);
-}
-
 function quote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Best of `runs` timings (the machine is shared; the best run is the least disturbed). */
-async function best(script: string, runs: number): Promise<Timed> {
-  let out: Timed | undefined;
-  for (let i = 0; i < runs; i++) {
-    const t = await timed(script);
-    if (out === undefined || t.seconds < out.seconds) out = t;
+/** SHA-256 of what a pass-through of these canonical shards must print: each shard without its end marker, then one marker. */
+async function expectedDigest(files: string[]): Promise<string> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(4 << 20);
+  for (const file of files) {
+    const handle = await open(file, 'r');
+    const end = statSync(file).size - END_OF_ARCHIVE.length;
+    for (let pos = 0; pos < end; ) {
+      const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, end - pos), pos);
+      hash.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+    await handle.close();
   }
-  return out!;
+  return hash.update(END_OF_ARCHIVE).digest('hex');
+}
+
+/** A timed command and the peak RSS of its measured program (KB, from /usr/bin/time -f %M), the best of `runs` after one warm-up. */
+async function best(script: (rssFile: string) => string, rssFile: string, runs: number): Promise<{ seconds: number; rssKB: number }> {
+  await timed(script(rssFile));
+  let seconds = Infinity;
+  let rssKB = 0;
+  for (let i = 0; i < runs; i++) {
+    const t = await timed(script(rssFile));
+    seconds = Math.min(seconds, t.seconds);
+    rssKB = Math.max(rssKB, Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()));
+  }
+  return { seconds, rssKB };
+}
+
+function option(argv: string[], name: string, fallback: number): number {
+  const at = argv.indexOf(name);
+  return at >= 0 ? Number(argv[at + 1]) : fallback;
 }
 
 export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
-  const gbAt = argv.indexOf('--gb');
-  const gb = gbAt >= 0 ? Number(argv[gbAt + 1]) : 1;
+  const gb = option(argv, '--gb', 1);
+  const runs = option(argv, '--runs', 3);
   const dirAt = argv.indexOf('--dir');
   const dir = dirAt >= 0 ? argv[dirAt + 1] : mkdtempSync(join(tmpdir(), 'synthaug-bench-'));
-  const runs = 3;
   try {
     const gen0 = Date.now();
     const written = await writeSink(syntheticSamples(gb * 1e9, 1), { output: join(dir, 'bench-%06d.tar'), maxSize: 100 * MB });
     const bytes = written.shards.reduce((n, f) => n + statSync(f).size, 0);
     const files = written.shards.map(quote).join(' ');
     const node = quote(process.execPath);
-    const me = `${node} ${quote(SELF)} --child`;
+    const synthaug = `${node} ${quote(BIN)}`;
+    const rss = join(dir, 'rss.txt');
+    const time = (file: string) => `/usr/bin/time -f %M -o ${quote(file)}`;
     process.stdout.write(
       `pass-through benchmark: ${written.samples} samples (3 fields each), ${written.shards.length} shards, ` +
-        `${(bytes / MB).toFixed(0)} MB, generated in ${((Date.now() - gen0) / 1000).toFixed(1)} s; best of ${runs} runs\n`,
+        `${(bytes / MB).toFixed(0)} MB, generated in ${((Date.now() - gen0) / 1000).toFixed(1)} s; best of ${runs} runs after a warm-up\n`,
     );
-    await timed(`cat ${files} > /dev/null`); // page cache warm for both sides
 
-    const rows: [string, Timed, Timed][] = [];
-    rows.push(['files → /dev/null', await best(`cat ${files} > /dev/null`, runs), await best(`${me} ${files} > /dev/null`, runs)]);
-    rows.push(['stdin pipe → stdout pipe', await best(`cat ${files} | cat > /dev/null`, runs), await best(`cat ${files} | ${me} - | cat > /dev/null`, runs)]);
-    for (const [name, cat, ours] of rows) {
-      const report = JSON.parse(ours.stderr.trim().split('\n').pop()!) as { samples: number; maxRssKB: number };
-      if (report.samples !== written.samples) throw new Error(`pass-through saw ${report.samples} samples, expected ${written.samples}`);
+    // Correctness first (untimed): both set-ups print exactly the expected archive.
+    const digest = await expectedDigest(written.shards);
+    for (const script of [`${synthaug} cat ${files} | sha256sum`, `cat ${files} | ${synthaug} cat - | sha256sum`]) {
+      const got = (await timed(script)).stdout.split(' ')[0];
+      if (got !== digest) throw new Error(`pass-through output differs from the input samples: ${script}`);
+    }
+
+    const setups: [name: string, cat: (f: string) => string, ours: (f: string) => string][] = [
+      ['files → /dev/null', (f) => `${time(f)} cat ${files} > /dev/null`, (f) => `${time(f)} ${synthaug} cat ${files} > /dev/null`],
+      ['stdin pipe → /dev/null', (f) => `cat ${files} | ${time(f)} cat > /dev/null`, (f) => `cat ${files} | ${time(f)} ${synthaug} cat - > /dev/null`],
+      [
+        'stdin pipe → stdout pipe',
+        (f) => `cat ${files} | ${time(f)} cat | cat > /dev/null`,
+        (f) => `cat ${files} | ${time(f)} ${synthaug} cat - | cat > /dev/null`,
+      ],
+    ];
+    for (const [name, catScript, ourScript] of setups) {
+      const cat = await best(catScript, rss, runs);
+      const ours = await best(ourScript, rss, runs);
       const catRate = bytes / MB / cat.seconds;
       const ourRate = bytes / MB / ours.seconds;
       process.stdout.write(
         `${name}: cat ${catRate.toFixed(0)} MB/s (${cat.seconds.toFixed(2)} s), synthaug ${ourRate.toFixed(0)} MB/s (${ours.seconds.toFixed(2)} s), ` +
-          `ratio ${(ourRate / catRate).toFixed(2)} (target ≥ 0.33), peak RSS ${(report.maxRssKB / 1024).toFixed(0)} MB (target < 200)\n`,
+          `ratio ${(ourRate / catRate).toFixed(2)} (target ≥ 0.33), synthaug peak RSS ${(ours.rssKB / 1024).toFixed(0)} MB (target < 200)\n`,
       );
     }
+    const startup = await best(() => `${synthaug} --version > /dev/null`, rss, runs);
+    process.stdout.write(`synthaug start-up (--version): ${startup.seconds.toFixed(2)} s, included in the times above\n`);
+
     // Memory must not grow with the stream: a longer stream through stdin, generated on the fly.
-    const streamAt = argv.indexOf('--stream-gb');
-    if (streamAt >= 0) {
-      const streamGb = Number(argv[streamAt + 1]);
-      const t = await timed(`${node} ${quote(SELF)} --generate ${streamGb} | ${me} - > /dev/null`);
-      const report = JSON.parse(t.stderr.trim().split('\n').pop()!) as { samples: number; maxRssKB: number };
+    const streamGb = option(argv, '--stream-gb', 0);
+    if (streamGb > 0) {
+      const t = await timed(`${node} ${quote(SELF)} --generate ${streamGb} | ${time(rss)} ${synthaug} cat - | wc -c`);
+      const rssKB = Number(readFileSync(rss, 'utf8').trim().split('\n').pop());
       process.stdout.write(
-        `${streamGb} GB stream through stdin: ${report.samples} samples in ${t.seconds.toFixed(1)} s, peak RSS ${(report.maxRssKB / 1024).toFixed(0)} MB\n`,
+        `${streamGb} GB stream through stdin: ${(Number(t.stdout.trim()) / MB).toFixed(0)} MB out in ${t.seconds.toFixed(1)} s, ` +
+          `synthaug peak RSS ${(rssKB / 1024).toFixed(0)} MB\n`,
       );
     }
   } finally {
@@ -135,10 +181,8 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
 }
 
 if (process.argv[1] === SELF) {
-  const childAt = process.argv.indexOf('--child');
   const generateAt = process.argv.indexOf('--generate');
-  const work =
-    childAt >= 0 ? child(process.argv.slice(childAt + 1)) : generateAt >= 0 ? generate(Number(process.argv[generateAt + 1])) : run();
+  const work = generateAt >= 0 ? generate(Number(process.argv[generateAt + 1])) : run();
   work.catch((err) => {
     process.stderr.write(`${(err as Error).stack ?? err}\n`);
     process.exit(1);

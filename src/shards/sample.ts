@@ -58,3 +58,26 @@ export function withMeta(sample: Sample, meta: SampleMeta): Sample {
   const sorted = Object.fromEntries(Object.entries(meta).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return { ...sample, fields: { ...sample.fields, json: Buffer.from(JSON.stringify(sorted)) } };
 }
+
+/**
+ * A sample whose small fields no longer pin large buffers. The tar reader hands out field bytes as views
+ * of its large read chunks; a stage that holds samples for a while (a shuffle buffer) calls this so that
+ * what it holds costs about the bytes of its fields: a view much smaller than its backing buffer is
+ * copied, anything else is kept as it is (then the sample itself is returned).
+ */
+export function detachSample(sample: Sample): Sample {
+  let fields: Record<string, Buffer> | undefined;
+  for (const name in sample.fields) {
+    const data = sample.fields[name];
+    if (data.buffer.byteLength >= DETACH_MIN_BACKING && data.length * DETACH_RATIO < data.buffer.byteLength) {
+      fields ??= { ...sample.fields };
+      fields[name] = Buffer.from(data);
+    }
+  }
+  return fields === undefined ? sample : { ...sample, fields };
+}
+
+/** detachSample copies a view when its backing buffer is at least this large (smaller ones are Node's 8 KB pool slabs)... */
+const DETACH_MIN_BACKING = 64 * 1024;
+/** ...and at least this many times larger than the view. */
+const DETACH_RATIO = 4;

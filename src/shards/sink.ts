@@ -2,12 +2,11 @@
 // A shard file is written as `<name>.tmp-<pid>` and renamed when complete; on failure the partial
 // file is removed and the shards already finished stay.
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import type { Writable } from 'node:stream';
 import { UsageError, invalidParameterError } from '../errors.js';
 import { debug } from '../log.js';
 import type { Sample } from './sample.js';
 import { END_OF_ARCHIVE } from './tar-format.js';
-import { encodeSample } from './tar-write.js';
+import { measureSample, writeSample, type MeasuredSample } from './tar-write.js';
 
 export interface SinkOptions {
   /** undefined or '-' → stdout (a terminal is refused); otherwise a file name or pattern such as 'out-%06d.tar'. */
@@ -28,8 +27,8 @@ export interface SinkResult {
 
 /** Where bytes go: a stream (with backpressure) or a file. */
 interface ByteSink {
-  /** Write these pieces, in order, as one batch. */
-  writev(pieces: Buffer[]): Promise<void>;
+  /** Write this buffer; it is not modified afterwards. Resolves when more may be written. */
+  write(bytes: Buffer): Promise<void>;
   /** Wait until everything written has been handed to the OS. */
   flush(): Promise<void>;
 }
@@ -39,26 +38,14 @@ class StreamSink implements ByteSink {
   private readonly onError = (err: Error) => {
     this.error ??= err;
   };
-  /** Streams with a vectored write (pipes, sockets) take the pieces as they are; others get one joined buffer. */
-  private readonly vectored: boolean;
 
   constructor(private readonly stream: NodeJS.WritableStream) {
     stream.on('error', this.onError);
-    this.vectored = typeof (stream as Writable)._writev === 'function' && typeof (stream as Writable).cork === 'function';
   }
 
-  async writev(pieces: Buffer[]): Promise<void> {
+  async write(bytes: Buffer): Promise<void> {
     if (this.error) throw this.error;
-    let ok: boolean;
-    if (this.vectored) {
-      const stream = this.stream as Writable;
-      stream.cork();
-      for (const piece of pieces) ok = stream.write(piece);
-      stream.uncork();
-    } else {
-      ok = this.stream.write(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces));
-    }
-    if (ok!) return;
+    if (this.stream.write(bytes)) return;
     // Backpressure: wait for the reader, or for the stream to fail (EPIPE when the reader has gone).
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
@@ -92,54 +79,61 @@ class StreamSink implements ByteSink {
 class FileSink implements ByteSink {
   constructor(private readonly handle: FileHandle) {}
 
-  async writev(pieces: Buffer[]): Promise<void> {
-    const total = pieces.reduce((n, p) => n + p.length, 0);
-    const { bytesWritten } = await this.handle.writev(pieces);
-    if (bytesWritten === total) return;
-    // A short write (rare on regular files): write the rest from one joined buffer.
-    const rest = Buffer.concat(pieces).subarray(bytesWritten);
-    for (let done = 0; done < rest.length; ) done += (await this.handle.write(rest, done, rest.length - done)).bytesWritten;
+  async write(bytes: Buffer): Promise<void> {
+    for (let done = 0; done < bytes.length; ) done += (await this.handle.write(bytes, done, bytes.length - done)).bytesWritten;
   }
 
   async flush(): Promise<void> {}
 }
 
 /**
- * Batches the pieces of successive samples (headers, data, padding) into writes of about 1 MB without
- * copying them: a file or pipe takes them in one vectored write.
+ * Encodes samples straight into output batches of about 1 MB (headers written in place, data copied
+ * once) and hands each batch to the sink in one write. A batch buffer is never reused: the sink may
+ * still hold it. A sample larger than a batch gets a buffer of its own.
  */
 class TarWriter {
   static readonly BATCH_BYTES = 1 << 20;
-  /** Below the usual IOV_MAX of 1024 buffers per writev. */
-  static readonly BATCH_PIECES = 1000;
+  /** Bytes written so far, end-of-archive marker included once written. */
   bytes = 0;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private out: Buffer = Buffer.allocUnsafeSlow(TarWriter.BATCH_BYTES);
+  private used = 0;
 
   constructor(private readonly sink: ByteSink) {}
 
-  async put(pieces: Buffer[]): Promise<void> {
-    for (const piece of pieces) {
-      this.pending.push(piece);
-      this.pendingBytes += piece.length;
+  async put(measured: MeasuredSample): Promise<void> {
+    const { size } = measured;
+    if (size > this.out.length - this.used) {
+      await this.drain();
+      if (size > this.out.length) {
+        const own = Buffer.allocUnsafeSlow(size);
+        writeSample(measured, own, 0);
+        this.bytes += size;
+        await this.sink.write(own);
+        return;
+      }
     }
-    this.bytes += pieces.reduce((n, p) => n + p.length, 0);
-    if (this.pendingBytes >= TarWriter.BATCH_BYTES || this.pending.length >= TarWriter.BATCH_PIECES) await this.drain();
+    writeSample(measured, this.out, this.used);
+    this.used += size;
+    this.bytes += size;
+    if (this.used === this.out.length) await this.drain();
   }
 
   /** Write the end-of-archive marker and everything pending. */
   async end(): Promise<void> {
-    await this.put([END_OF_ARCHIVE]);
+    if (END_OF_ARCHIVE.length > this.out.length - this.used) await this.drain();
+    END_OF_ARCHIVE.copy(this.out, this.used);
+    this.used += END_OF_ARCHIVE.length;
+    this.bytes += END_OF_ARCHIVE.length;
     await this.drain();
     await this.sink.flush();
   }
 
   private async drain(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    await this.sink.writev(batch);
+    if (this.used === 0) return;
+    const batch = this.out.subarray(0, this.used);
+    this.out = Buffer.allocUnsafeSlow(TarWriter.BATCH_BYTES);
+    this.used = 0;
+    await this.sink.write(batch);
   }
 }
 
@@ -189,7 +183,7 @@ async function writeStream(samples: AsyncIterable<Sample>, stream: NodeJS.Writab
   let count = 0;
   try {
     for await (const sample of samples) {
-      await writer.put(encodeSample(sample).pieces);
+      await writer.put(measureSample(sample));
       count++;
     }
     await writer.end();
@@ -228,17 +222,17 @@ async function writeShards(samples: AsyncIterable<Sample>, nameOf: (n: number) =
   let total = 0;
   try {
     for await (const sample of samples) {
-      const { pieces, size } = encodeSample(sample);
+      const measured = measureSample(sample);
       if (
         current !== undefined &&
-        (current.count >= maxCount || current.writer.bytes + size + END_OF_ARCHIVE.length > maxSize)
+        (current.count >= maxCount || current.writer.bytes + measured.size + END_OF_ARCHIVE.length > maxSize)
       ) {
         await finishShard(current);
         written.push(current.name);
         current = undefined;
       }
       current ??= await openShard(nameOf(written.length));
-      await current.writer.put(pieces);
+      await current.writer.put(measured);
       current.count++;
       total++;
     }

@@ -101,15 +101,12 @@ async function* concatenate(sources: string[], options: SourceOptions, shardInde
 /**
  * A file's bytes in chunks, with the next read already in flight while the current chunk is parsed
  * (fs.createReadStream waits for each read in turn, which left the reader idle a quarter of the time).
- * The chunk buffers are reused round-robin: the tar reader copies member data out of a chunk and is
- * done with it before asking for the chunk after next.
+ * Every chunk is a fresh buffer, never reused: the tar reader hands out member data as views of it.
  */
 async function* fileChunks(path: string): AsyncGenerator<Buffer> {
   const handle = await open(path, 'r');
-  const ring = [0, 1, 2].map(() => Buffer.allocUnsafe(READ_CHUNK));
   let position = 0;
-  let turn = 0;
-  const readNext = () => handle.read(ring[turn++ % ring.length], 0, READ_CHUNK, position);
+  const readNext = () => handle.read(Buffer.allocUnsafeSlow(READ_CHUNK), 0, READ_CHUNK, position);
   let pending = readNext();
   try {
     for (;;) {

@@ -23,43 +23,47 @@ export interface HeaderBlock {
   type: string;
 }
 
-/** A 512-byte block that is all zeros (part of an end-of-archive marker, or padding). */
-export function isZeroBlock(block: Buffer): boolean {
-  for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false;
+/** A 512-byte block (at byte `at` of `buf`) that is all zeros (part of an end-of-archive marker, or padding). */
+export function isZeroBlock(buf: Buffer, at = 0): boolean {
+  for (let i = at; i < at + BLOCK; i++) if (buf[i] !== 0) return false;
   return true;
 }
 
-/** Parse one header block; null when the checksum does not match (not a tar header, or a zero block). */
-export function parseHeader(block: Buffer): HeaderBlock | null {
-  const stored = parseNumber(block, 148, 8);
-  if (stored === null || !checksumMatches(block, stored)) return null;
-  const size = parseNumber(block, 124, 12);
+/**
+ * Parse the header block at byte `at` of `buf` (read in place: no copy); null when the checksum does
+ * not match (not a tar header, or a zero block).
+ */
+export function parseHeader(buf: Buffer, at = 0): HeaderBlock | null {
+  const stored = parseNumber(buf, at + 148, 8);
+  if (stored === null || !checksumMatches(buf, at, stored)) return null;
+  const size = parseNumber(buf, at + 124, 12);
   if (size === null) return null;
-  const type = block[156] === 0 ? '0' : String.fromCharCode(block[156]);
-  let name = cString(block, 0, 100);
+  const type = buf[at + 156] === 0 ? '0' : String.fromCharCode(buf[at + 156]);
+  let name = cString(buf, at, 100);
   // POSIX ustar ("ustar\0") splits long paths into prefix/name; old GNU ("ustar  \0") uses those
   // bytes for other things (atime, ctime), so the prefix only counts for the POSIX magic.
-  if (block[345] !== 0 && block.toString('latin1', 257, 263) === 'ustar\0') {
-    name = `${cString(block, 345, 155)}/${name}`;
+  if (buf[at + 345] !== 0 && buf.toString('latin1', at + 257, at + 263) === 'ustar\0') {
+    name = `${cString(buf, at + 345, 155)}/${name}`;
   }
   return { name, size, type };
 }
 
-/** Sum of the header bytes with the chksum field (148..156) counted as eight spaces. */
-export function headerSum(block: Uint8Array): number {
+/** Sum of the header bytes at `at` with the chksum field (148..156) counted as eight spaces. */
+export function headerSum(block: Uint8Array, at = 0): number {
   let sum = 8 * 0x20;
-  for (let i = 0; i < 148; i++) sum += block[i];
-  for (let i = 156; i < BLOCK; i++) sum += block[i];
+  for (let i = at; i < at + 148; i++) sum += block[i];
+  for (let i = at + 156; i < at + BLOCK; i++) sum += block[i];
   return sum;
 }
 
-function checksumMatches(block: Buffer, stored: number): boolean {
-  if (stored === headerSum(block)) return true;
+function checksumMatches(buf: Buffer, at: number, stored: number): boolean {
+  if (stored === headerSum(buf, at)) return true;
   // Some old writers summed signed chars.
   let signed = 8 * 0x20;
   for (let i = 0; i < BLOCK; i++) {
     if (i >= 148 && i < 156) continue;
-    signed += block[i] > 127 ? block[i] - 256 : block[i];
+    const b = buf[at + i];
+    signed += b > 127 ? b - 256 : b;
   }
   return stored === signed;
 }
@@ -144,8 +148,8 @@ const MAX_USTAR_SIZE = 0o77777777777;
 /** Sum of the template's bytes (chksum counted as spaces); the variable fields are added per header. */
 const TEMPLATE_SUM = headerSum(TEMPLATE);
 
-/** Write `value` as `digits` octal digits followed by `tail` bytes (NUL, space) at `at`; returns their byte sum. */
-function putOctal(b: Buffer, at: number, value: number, digits: number, tail: number[]): number {
+/** Write `value` as `digits` octal digits at `at`; returns their byte sum. */
+function putOctal(b: Buffer, at: number, value: number, digits: number): number {
   let sum = 0;
   for (let i = digits - 1; i >= 0; i--) {
     const c = 0x30 + (value % 8);
@@ -153,24 +157,38 @@ function putOctal(b: Buffer, at: number, value: number, digits: number, tail: nu
     sum += c;
     value = Math.floor(value / 8);
   }
-  tail.forEach((t, i) => {
-    b[at + digits + i] = t;
-    sum += t;
-  });
   return sum;
 }
 
-/** One USTAR header block. `name` must already fit in 100 bytes. */
-function ustarBlock(name: Buffer, size: number, type: '0' | 'x'): Buffer {
-  const b = Buffer.from(TEMPLATE);
-  name.copy(b, 0);
-  let sum = TEMPLATE_SUM;
-  for (let i = 0; i < name.length; i++) sum += name[i];
-  sum += putOctal(b, 124, size, 11, [0]);
-  b[156] = type.charCodeAt(0);
-  sum += b[156];
-  putOctal(b, 148, sum, 6, [0, 0x20]);
-  return b;
+/**
+ * Write one USTAR header block at byte `at` of `out`. `nameSum` is the byte sum of `name`, which must
+ * be plain (see plainNameSum).
+ */
+function writeUstarBlock(out: Buffer, at: number, name: string, nameSum: number, size: number, type: '0' | 'x'): void {
+  TEMPLATE.copy(out, at);
+  out.write(name, at, 'latin1');
+  const typeflag = type.charCodeAt(0);
+  out[at + 124 + 11] = 0;
+  out[at + 156] = typeflag;
+  const sum = TEMPLATE_SUM + nameSum + putOctal(out, at + 124, size, 11) + typeflag;
+  putOctal(out, at + 148, sum, 6);
+  out[at + 154] = 0;
+  out[at + 155] = 0x20;
+}
+
+/**
+ * The byte sum of `name` when it fits the USTAR name field as is (at most 100 ASCII characters, no
+ * NUL); -1 when it needs a PAX header.
+ */
+export function plainNameSum(name: string): number {
+  if (name.length > 100) return -1;
+  let sum = 0;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0 || c > 0x7f) return -1;
+    sum += c;
+  }
+  return sum;
 }
 
 /** `"%d key=value\n"` with the length counting itself. */
@@ -182,21 +200,50 @@ function paxRecord(key: string, value: string): Buffer {
   return Buffer.from(`${len} ${key}=${value}\n`, 'utf8');
 }
 
+/** The PAX header (header block, records, padding) that carries a name that is not plain. */
+function paxHeader(name: string): Buffer {
+  const records = paxRecord('path', name);
+  const head = Buffer.alloc(BLOCK + records.length + padding(records.length));
+  const paxName = '././@PaxHeader';
+  writeUstarBlock(head, 0, paxName, plainNameSum(paxName), records.length, 'x');
+  records.copy(head, BLOCK);
+  return head;
+}
+
+/** The USTAR stand-in name that readers ignoring PAX see: ASCII, keeping the end of the name (its extension). */
+function fallbackName(name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]/g, '_');
+  return ascii.slice(Math.max(0, ascii.length - 100));
+}
+
+/** Bytes of header for a regular file member called `name`: one block, or more with a PAX header first. */
+export function memberHeaderLength(name: string): number {
+  if (plainNameSum(name) >= 0) return BLOCK;
+  const records = paxRecord('path', name).length;
+  return BLOCK + records + padding(records) + BLOCK;
+}
+
+/**
+ * Write the header block(s) of a regular file member of `size` bytes at byte `at` of `out` (PAX first
+ * when the name needs one); returns the bytes written (memberHeaderLength(name)).
+ */
+export function writeMemberHeader(out: Buffer, at: number, name: string, size: number): number {
+  if (size > MAX_USTAR_SIZE) throw new RangeError(`member ${name} is larger than 8 GiB`);
+  const nameSum = plainNameSum(name);
+  if (nameSum >= 0) {
+    writeUstarBlock(out, at, name, nameSum, size, '0');
+    return BLOCK;
+  }
+  const pax = paxHeader(name);
+  pax.copy(out, at);
+  const fallback = fallbackName(name);
+  writeUstarBlock(out, at + pax.length, fallback, plainNameSum(fallback), size, '0');
+  return pax.length + BLOCK;
+}
+
 /** Header block(s) for a regular file member of `size` bytes: a PAX header first when the name needs one. */
 export function encodeMemberHeader(name: string, size: number): Buffer {
-  if (size > MAX_USTAR_SIZE) throw new RangeError(`member ${name} is larger than 8 GiB`);
-  const bytes = Buffer.from(name, 'utf8');
-  if (bytes.length <= 100 && bytes.length === name.length && !name.includes('\0')) {
-    return ustarBlock(bytes, size, '0');
-  }
-  const records = paxRecord('path', name);
-  // Readers that ignore PAX see an ASCII stand-in that keeps the end of the name (its extension).
-  const ascii = Buffer.from(name.replace(/[^\x20-\x7e]/g, '_'), 'latin1');
-  const fallback = ascii.subarray(Math.max(0, ascii.length - 100));
-  return Buffer.concat([
-    ustarBlock(Buffer.from('././@PaxHeader', 'latin1'), records.length, 'x'),
-    records,
-    Buffer.alloc(padding(records.length)),
-    ustarBlock(fallback, size, '0'),
-  ]);
+  const out = Buffer.allocUnsafe(memberHeaderLength(name));
+  writeMemberHeader(out, 0, name, size);
+  return out;
 }

@@ -20,12 +20,17 @@ export interface TarMember {
   data: Buffer;
 }
 
-/** Pulls exact byte counts out of a stream of chunks of any size. */
+/**
+ * Pulls exact byte counts out of a stream of chunks of any size. Member data that lies within one
+ * chunk is handed out as a view of that chunk, without copying: the chunks must be fresh buffers that
+ * nobody modifies afterwards (as file reads here, and Node's streams, give).
+ */
 class ByteReader {
   /** Bytes consumed so far (the offset of the next byte), for error messages. */
   offset = 0;
-  private chunk: Buffer = Buffer.alloc(0);
-  private pos = 0;
+  /** The current chunk and the position of the next byte in it (header blocks are parsed there, in place). */
+  chunk: Buffer = Buffer.alloc(0);
+  pos = 0;
   private done = false;
 
   constructor(private readonly chunks: AsyncIterator<Buffer | Uint8Array | string>) {}
@@ -47,31 +52,24 @@ class ByteReader {
     return false;
   }
 
-  /**
-   * The next `n` bytes if the current chunk holds them, else null (then call read). Synchronous, so
-   * that the common case costs no promise. With `view` the result shares memory with the input chunk
-   * and is valid only until the next call; otherwise it is the caller's own copy.
-   */
-  readNow(n: number, view = false): Buffer | null {
-    if (this.chunk.length - this.pos < n) return null;
-    const out = this.chunk.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    this.offset += n;
-    return view ? out : Buffer.from(out);
+  /** Bytes left in the current chunk. */
+  get available(): number {
+    return this.chunk.length - this.pos;
   }
 
-  /** Discard `n` bytes if the current chunk holds them; false otherwise (then call skip). */
-  skipNow(n: number): boolean {
-    if (this.chunk.length - this.pos < n) return false;
+  /** Consume `n` bytes that the current chunk holds (check `available` first). */
+  advance(n: number): void {
     this.pos += n;
     this.offset += n;
-    return true;
   }
 
-  /** The next `n` bytes (fewer only at the end of the stream); `view` as for readNow. */
-  async read(n: number, view = false): Promise<Buffer> {
-    const now = this.readNow(n, view);
-    if (now !== null) return now;
+  /** The next `n` bytes (fewer only at the end of the stream): a view when the current chunk holds them, else a copy. */
+  async read(n: number): Promise<Buffer> {
+    if (this.available >= n) {
+      const view = this.chunk.subarray(this.pos, this.pos + n);
+      this.advance(n);
+      return view;
+    }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
@@ -87,6 +85,10 @@ class ByteReader {
 
   /** Discard `n` bytes; returns how many there were. */
   async skip(n: number): Promise<number> {
+    if (this.available >= n) {
+      this.advance(n);
+      return n;
+    }
     let left = n;
     while (left > 0) {
       if (this.pos >= this.chunk.length && !(await this.pull())) break;
@@ -122,8 +124,8 @@ export async function* tarMembers(chunks: AsyncIterable<Buffer | Uint8Array | st
 }
 
 /**
- * tarMembers in small batches: members that the bytes at hand complete are parsed synchronously, and
- * a promise is paid only when the next input chunk is needed.
+ * tarMembers in small batches: members that the bytes at hand complete are parsed synchronously (headers
+ * in place, data as views of the input chunk), and a promise is paid only when the next input chunk is needed.
  */
 async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string>, shard: string): AsyncGenerator<TarMember[]> {
   const reader = new ByteReader(chunks[Symbol.asyncIterator]());
@@ -135,26 +137,29 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
   try {
     for (;;) {
       const start = reader.offset;
-      let block = reader.readNow(BLOCK, true);
-      if (block === null) {
+      // The header block, parsed in place: within the current chunk (the common case), or copied across chunks.
+      let block = reader.chunk;
+      let at = reader.pos;
+      if (reader.available >= BLOCK) reader.advance(BLOCK);
+      else {
         if (batch.length > 0) {
           yield batch;
           batch = [];
         }
-        block = await reader.read(BLOCK, true);
-      }
-      if (block.length === 0) {
-        if (longName !== undefined || pax !== undefined) {
-          throw new InputError(`truncated tar: archive ends after an extended header${where()}`, { shard, key: keyOf(lastName) });
+        block = await reader.read(BLOCK);
+        at = 0;
+        if (block.length === 0) {
+          if (longName !== undefined || pax !== undefined) {
+            throw new InputError(`truncated tar: archive ends after an extended header${where()}`, { shard, key: keyOf(lastName) });
+          }
+          return;
         }
-        if (batch.length > 0) yield batch;
-        return;
+        if (block.length < BLOCK) {
+          throw new InputError(`truncated tar: ${block.length} bytes of a header at byte ${start}${where()}`, { shard, key: keyOf(lastName) });
+        }
       }
-      if (block.length < BLOCK) {
-        throw new InputError(`truncated tar: ${block.length} bytes of a header at byte ${start}${where()}`, { shard, key: keyOf(lastName) });
-      }
-      const header = parseHeader(block);
-      if (header === null && isZeroBlock(block)) continue;
+      const header = parseHeader(block, at);
+      if (header === null && isZeroBlock(block, at)) continue;
       if (header === null) {
         throw new InputError(`not a tar header at byte ${start} (bad checksum: garbage or not a tar archive)${where()}`, {
           shard,
@@ -167,10 +172,11 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
         size = Number(paxSize);
         if (!Number.isSafeInteger(size) || size < 0) throw new InputError(`bad PAX size ${JSON.stringify(paxSize)} at byte ${start}`, { shard });
       }
+      const pad = padding(size);
 
       if (header.type === 'L' || header.type === 'x' || header.type === 'g') {
         const data = await reader.read(size);
-        if (data.length < size || (await reader.skip(padding(size))) < padding(size)) {
+        if (data.length < size || (await reader.skip(pad)) < pad) {
           throw new InputError(`truncated tar: extended header cut at byte ${reader.offset}${where()}`, { shard, key: keyOf(lastName) });
         }
         if (header.type === 'L') {
@@ -195,19 +201,26 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
       const isFile = REGULAR.has(header.type) && !name.endsWith('/');
       if (!isFile) {
         // An old-style directory ('0' with a trailing slash), or an unknown type: skip its data.
-        const skipped = await reader.skip(size + padding(size));
-        if (skipped < size + padding(size)) throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut`, { shard, key: keyOf(name) });
+        const skipped = await reader.skip(size + pad);
+        if (skipped < size + pad) throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut`, { shard, key: keyOf(name) });
         continue;
       }
-      const data = reader.readNow(size) ?? (await reader.read(size));
-      if (data.length < size) {
-        throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut after ${data.length} of ${size} bytes`, {
-          shard,
-          key: keyOf(name),
-        });
-      }
-      if (!reader.skipNow(padding(size)) && (await reader.skip(padding(size))) < padding(size)) {
-        throw new InputError(`truncated tar: the padding after member ${JSON.stringify(name)} is cut`, { shard, key: keyOf(name) });
+      let data: Buffer;
+      if (reader.available >= size + pad) {
+        // The common case: data and padding within the current chunk, taken without a promise.
+        data = reader.chunk.subarray(reader.pos, reader.pos + size);
+        reader.advance(size + pad);
+      } else {
+        data = await reader.read(size);
+        if (data.length < size) {
+          throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut after ${data.length} of ${size} bytes`, {
+            shard,
+            key: keyOf(name),
+          });
+        }
+        if ((await reader.skip(pad)) < pad) {
+          throw new InputError(`truncated tar: the padding after member ${JSON.stringify(name)} is cut`, { shard, key: keyOf(name) });
+        }
       }
       lastName = name;
       batch.push({ name, data });

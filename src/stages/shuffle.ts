@@ -1,6 +1,6 @@
 // Shuffle buffer (as WebDataset's `shuffle(bufsize)` and tarp's Shuffle): a seeded, approximate
 // shuffle of an unbounded stream in memory bounded by `buffer` samples.
-import type { Sample, Stage } from '../shards/sample.js';
+import { detachSample, type Sample, type Stage } from '../shards/sample.js';
 import { Rng } from '../util/rng.js';
 
 export interface ShuffleOptions {
@@ -23,13 +23,14 @@ export function shuffle({ buffer, seed }: ShuffleOptions): Stage {
     const rng = new Rng(seed);
     const held: Sample[] = [];
     for await (const sample of samples) {
+      // Held samples are detached so that memory stays about `buffer` samples, not the read chunks they point into.
       if (held.length < buffer) {
-        held.push(sample);
+        held.push(detachSample(sample));
         continue;
       }
       const j = rng.int(buffer);
       const out = held[j];
-      held[j] = sample;
+      held[j] = detachSample(sample);
       yield out;
     }
     rng.shuffle(held);
