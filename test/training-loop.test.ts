@@ -158,10 +158,13 @@ test('--resume after an interruption gives the same weights as an uninterrupted 
 
 test('a val set whose class names disagree with the training data is an InputError naming shard and key', async () => {
   const swapped = testSet.map((s) => ({ ...s, fields: { ...s.fields, json: Buffer.from(JSON.stringify({ class: s.fields.cls.toString() === '0' ? 'bright' : 'dark' })) } }));
-  await assert.rejects(
-    train(opts(await outDir(), { recipe: recipe({ steps: 1 }), val: sourceOf(swapped) })),
-    (err: unknown) => err instanceof InputError && err.shard === 'test.tar' && err.key === 'img0000' && /named "bright" here but "dark"/.test(err.message),
-  );
+  for (const skipBad of [false, true]) {
+    // --skip-bad skips bad samples, never a disagreement between data sets.
+    await assert.rejects(
+      train(opts(await outDir(), { recipe: recipe({ steps: 1 }), val: sourceOf(swapped), skipBad })),
+      (err: unknown) => err instanceof InputError && err.shard === 'test.tar' && err.key === 'img0000' && /named "bright" here but "dark"/.test(err.message),
+    );
+  }
 });
 
 test('bad samples: an InputError naming shard and key, or skipped and counted with skipBad', async () => {
@@ -170,11 +173,9 @@ test('bad samples: an InputError naming shard and key, or skipped and counted wi
     train(opts(await outDir(), { source: sourceOf(broken), recipe: recipe({ steps: 2, shuffleBuffer: 0 }), val: undefined })),
     (err: unknown) => err instanceof InputError && err.key === 'broken' && err.shard === 'train.tar',
   );
-  const skipped: string[] = [];
   const r = await train(opts(await outDir(), { source: sourceOf(broken), recipe: recipe({ steps: 2, shuffleBuffer: 0 }), val: undefined, skipBad: true }));
   assert.equal(r.steps, 2);
   r.model.dispose();
-  void skipped;
 });
 
 test('a training step leaks no tensors', () => {

@@ -16,7 +16,7 @@ import { imageField, type Sample } from '../shards/sample.js';
 import { BadInputs } from '../shards/bad.js';
 import { shuffle } from '../stages/shuffle.js';
 import { mapOrdered } from '../stages/map.js';
-import type { LabelSet } from './labels.js';
+import { LabelSetError, type LabelSet } from './labels.js';
 
 /** Opens the samples afresh (a new pass over the data). */
 export type SampleSource = () => AsyncIterable<Sample>;
@@ -92,7 +92,7 @@ export async function* labelled(samples: AsyncIterable<Sample>, labels: LabelSet
       labels.observe(s);
     } catch (err) {
       // A label set conflict is never skipped: it means the data sets disagree, not that one sample is bad.
-      if (err instanceof InputError && /class names must agree|outside the \d+ classes/.test(err.message)) throw err;
+      if (err instanceof LabelSetError) throw err;
       bad.handle(err);
       continue;
     }

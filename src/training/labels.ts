@@ -5,6 +5,11 @@
 import { InputError } from '../errors.js';
 import { sampleLabel, sampleMeta, type Sample } from '../shards/sample.js';
 
+/** The data sets disagree about the classes: never skipped by --skip-bad (it is not one bad sample). */
+export class LabelSetError extends InputError {
+  override name = 'LabelSetError';
+}
+
 export class LabelSet {
   /** names[i] is the name of class i, or undefined while no sample has named it. */
   private readonly names: Array<string | undefined> = [];
@@ -64,7 +69,7 @@ export class LabelSet {
 
   private add(label: number, name: string | undefined, where: string, sample?: Sample): void {
     if (this.fixed !== undefined && label >= this.fixed) {
-      throw new InputError(
+      throw new LabelSetError(
         `label ${label} is outside the ${this.fixed} classes of the classifier (0..${this.fixed - 1}, from ${this.origin})`,
         sample,
       );
@@ -73,7 +78,7 @@ export class LabelSet {
     if (name === undefined) return;
     const known = this.names[label];
     if (known !== undefined && known !== name) {
-      throw new InputError(
+      throw new LabelSetError(
         `label ${label} is named ${JSON.stringify(name)} here but ${JSON.stringify(known)} in ${this.origin} ` +
           `(first seen at ${this.firstSeen.get(label)}); class names must agree across train and test data`,
         sample,
@@ -81,7 +86,7 @@ export class LabelSet {
     }
     const other = this.indexOf.get(name);
     if (other !== undefined && other !== label) {
-      throw new InputError(
+      throw new LabelSetError(
         `class ${JSON.stringify(name)} has label ${label} here but label ${other} in ${this.origin} ` +
           `(first seen at ${this.firstSeen.get(other)}); class names must agree across train and test data`,
         sample,

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
+import { warn } from '../log.js';
 import { BadInputs } from '../shards/bad.js';
 import { Rng } from '../util/rng.js';
 import { createClassifier } from '../models/registry.js';
@@ -119,6 +120,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       throw new InputError(`checkpoint in ${o.outDir}: optimizer state is ${ck.optimizer.name} but the recipe says ${state.recipe.optimizer}`);
     }
     optimizer.loadStateDict(ck.optimizer);
+    const ignored = recipeDifferences(o.recipe, state.recipe);
+    if (ignored.length > 0) warn(`--resume continues the checkpoint's recipe; ignoring ${ignored.join(', ')}`);
   } else {
     if (hasCheckpoint(o.outDir)) {
       throw new UsageError(`${o.outDir} already holds a training checkpoint: pass --resume to continue it, or choose another --output`);
@@ -147,6 +150,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   } finally {
     optimizer.dispose();
   }
+}
+
+/** Options given for a resumed run that differ from the checkpoint's recipe ('auto' and unset ones aside). */
+export function recipeDifferences(given: RecipeInput, saved: Recipe): string[] {
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(given)) {
+    const was = (saved as unknown as Record<string, unknown>)[key === 'warmup' ? 'warmupSteps' : key];
+    if (value === 'auto' || value === undefined || was === undefined) continue;
+    if (JSON.stringify(value) !== JSON.stringify(was)) out.push(`${key} ${JSON.stringify(value)} (checkpoint: ${JSON.stringify(was)})`);
+  }
+  return out;
 }
 
 /** Reads the labels of the first samples (training by steps: the source may be endless). */
@@ -206,21 +220,21 @@ async function loop(
     await saveClassifier(o.outDir, model, { classNames: snapshot.classNames, normalization: state.normalization, provenance });
   };
 
+  // Running loss/accuracy/throughput since the last log line.
+  let win = { lossSum: 0, correct: 0, seen: 0, start: performance.now() };
+  let lastLr = 0;
+  const line = () => {
+    const secs = (performance.now() - win.start) / 1000;
+    const v = { loss: win.lossSum / Math.max(1, win.seen), acc: win.correct / Math.max(1, win.seen), imagesPerSec: win.seen / Math.max(1e-9, secs) };
+    log.write({ type: 'train', epoch: state.pass, step: state.step, lr: lastLr, loss: v.loss, acc: v.acc, imagesPerSec: v.imagesPerSec, elapsed: elapsed() });
+    progress.line(epochLine(state.pass, r.epochs, state.step, lastLr, v, elapsed()));
+    win = { lossSum: 0, correct: 0, seen: 0, start: performance.now() };
+  };
+
   while (state.step < state.totalSteps && !(byEpochs && state.pass >= (r.epochs as number))) {
     progress.startEpoch(state.pass, r.epochs, stepsPerPass);
-    const passStart = performance.now();
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
     let stepsInPass = 0;
-    let lastLr = 0;
     let passDone = true;
-    const line = () => {
-      const secs = (performance.now() - passStart) / 1000;
-      const v = { loss: lossSum / Math.max(1, seen), acc: correct / Math.max(1, seen), imagesPerSec: seen / Math.max(1e-9, secs) };
-      log.write({ type: 'train', epoch: state.pass, step: state.step, lr: lastLr, loss: v.loss, acc: v.acc, imagesPerSec: v.imagesPerSec, elapsed: elapsed() });
-      progress.line(epochLine(state.pass, r.epochs, state.step, lastLr, v, elapsed()));
-    };
     const pass = examples(o.source, {
       spec,
       labels,
@@ -249,15 +263,15 @@ async function loop(
       state.consumed = batch[batch.length - 1].position + 1;
       stepsInPass++;
       lastLr = lr;
-      lossSum += loss * b.size;
-      correct += c;
-      seen += b.size;
+      win.lossSum += loss * b.size;
+      win.correct += c;
+      win.seen += b.size;
       runImages += b.size;
-      const secs = (performance.now() - passStart) / 1000;
+      const secs = (performance.now() - win.start) / 1000;
       progress.update(stepsInPass + Math.ceil(startConsumed / r.batchSize), {
-        loss: lossSum / seen,
-        acc: correct / seen,
-        imagesPerSec: seen / Math.max(1e-9, secs),
+        loss: win.lossSum / win.seen,
+        acc: win.correct / win.seen,
+        imagesPerSec: win.seen / Math.max(1e-9, secs),
         step: state.step,
         totalSteps: state.totalSteps,
       });
@@ -289,6 +303,7 @@ async function loop(
       }
     }
   }
+  if (win.seen > 0) line();
   progress.stop();
   await evaluateVal();
   await savePoint();
