@@ -282,8 +282,12 @@ function parseArgs(argv: string[]): ComputeOptions {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  run(parseArgs(process.argv.slice(2))).catch((err) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  });
+  // Exit explicitly: the WASM backend's pthread workers can keep the event loop alive after the run.
+  run(parseArgs(process.argv.slice(2))).then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    },
+  );
 }
