@@ -82,9 +82,9 @@ test('U-Net ε prediction matches PyTorch on a tiny config with shared weights (
   }
 });
 
-test('U-Net at the default layout (32 base channels, to keep the cpu backend quick) keeps the shape of 28x28x1 and 32x32x3', () => {
+test('U-Net at the default layout (16 base channels, to keep the cpu backend quick) keeps the shape of 28x28x1 and 32x32x3', () => {
   for (const [imageSize, inChannels] of [[28, 1], [32, 3]]) {
-    const net = new UNet({ ...defaultUNetConfig, baseChannels: 32, imageSize, inChannels, numClasses: 10 }, 1);
+    const net = new UNet({ ...defaultUNetConfig, baseChannels: 16, groups: 8, imageSize, inChannels, numClasses: 10 }, 1);
     const x = tf.randomNormal([2, imageSize, imageSize, inChannels]);
     const eps = net.predictNoise(x, tf.tensor1d([3, 700]), tf.tensor1d([4, 10], 'int32'));
     assert.deepEqual(eps.shape, [2, imageSize, imageSize, inChannels]);
