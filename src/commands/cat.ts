@@ -16,6 +16,7 @@ export const catCommand: CommandModule<object, CatArgs> = {
   handler: async (args) => {
     const sink = sinkOptionsFrom(args);
     const source = sourceOptionsFrom(args);
-    await writeSink(openSource(args.sources, source), sink);
+    // The sink copies each sample out before asking for the next, so the reader may reuse its buffers.
+    await writeSink(openSource(args.sources, { ...source, transient: true }), sink);
   },
 };

@@ -27,8 +27,13 @@ export interface SinkResult {
 
 /** Where bytes go: a stream (with backpressure) or a file. */
 interface ByteSink {
-  /** Write this buffer; it is not modified afterwards. Resolves when more may be written. */
-  write(bytes: Buffer): Promise<void>;
+  /**
+   * Write this buffer; resolves when more may be written. `done` is called once the sink holds no
+   * reference to the bytes any more, if it can know that (see `recycles`).
+   */
+  write(bytes: Buffer, done: () => void): Promise<void>;
+  /** Whether `done` is ever called, so that the buffer may be reused. */
+  readonly recycles: boolean;
   /** Wait until everything written has been handed to the OS. */
   flush(): Promise<void>;
 }
@@ -39,13 +44,20 @@ class StreamSink implements ByteSink {
     this.error ??= err;
   };
 
-  constructor(private readonly stream: NodeJS.WritableStream) {
+  /**
+   * @param recycles the stream hands bytes to the OS before it calls a write's callback (process.stdout
+   *   does; a Transform or a collecting Writable may keep them, so other streams never get reused buffers).
+   */
+  constructor(
+    private readonly stream: NodeJS.WritableStream,
+    readonly recycles: boolean,
+  ) {
     stream.on('error', this.onError);
   }
 
-  async write(bytes: Buffer): Promise<void> {
+  async write(bytes: Buffer, done: () => void): Promise<void> {
     if (this.error) throw this.error;
-    if (this.stream.write(bytes)) return;
+    if (this.stream.write(bytes, (err) => err || done())) return;
     // Backpressure: wait for the reader, or for the stream to fail (EPIPE when the reader has gone).
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
@@ -77,10 +89,12 @@ class StreamSink implements ByteSink {
 }
 
 class FileSink implements ByteSink {
+  readonly recycles = true;
   constructor(private readonly handle: FileHandle) {}
 
-  async write(bytes: Buffer): Promise<void> {
-    for (let done = 0; done < bytes.length; ) done += (await this.handle.write(bytes, done, bytes.length - done)).bytesWritten;
+  async write(bytes: Buffer, done: () => void): Promise<void> {
+    for (let at = 0; at < bytes.length; ) at += (await this.handle.write(bytes, at, bytes.length - at)).bytesWritten;
+    done();
   }
 
   async flush(): Promise<void> {}
@@ -88,17 +102,23 @@ class FileSink implements ByteSink {
 
 /**
  * Encodes samples straight into output batches of about 1 MB (headers written in place, data copied
- * once) and hands each batch to the sink in one write. A batch buffer is never reused: the sink may
- * still hold it. A sample larger than a batch gets a buffer of its own.
+ * once) and hands each batch to the sink in one write. A batch buffer is reused once the sink is done
+ * with it, when the sink can tell (fresh memory costs page faults and garbage collection); a sample
+ * larger than a batch gets a buffer of its own.
  */
 class TarWriter {
   static readonly BATCH_BYTES = 1 << 20;
+  /** Batch buffers kept for reuse. */
+  static readonly MAX_FREE = 4;
   /** Bytes written so far, end-of-archive marker included once written. */
   bytes = 0;
-  private out: Buffer = Buffer.allocUnsafeSlow(TarWriter.BATCH_BYTES);
+  private readonly free: Buffer[] = [];
+  private out: Buffer;
   private used = 0;
 
-  constructor(private readonly sink: ByteSink) {}
+  constructor(private readonly sink: ByteSink) {
+    this.out = this.batchBuffer();
+  }
 
   async put(measured: MeasuredSample): Promise<void> {
     const { size } = measured;
@@ -108,7 +128,7 @@ class TarWriter {
         const own = Buffer.allocUnsafeSlow(size);
         writeSample(measured, own, 0);
         this.bytes += size;
-        await this.sink.write(own);
+        await this.sink.write(own, () => undefined);
         return;
       }
     }
@@ -128,12 +148,20 @@ class TarWriter {
     await this.sink.flush();
   }
 
+  private batchBuffer(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(TarWriter.BATCH_BYTES);
+  }
+
   private async drain(): Promise<void> {
     if (this.used === 0) return;
-    const batch = this.out.subarray(0, this.used);
-    this.out = Buffer.allocUnsafeSlow(TarWriter.BATCH_BYTES);
+    const full = this.out;
+    const batch = full.subarray(0, this.used);
+    this.out = this.batchBuffer();
     this.used = 0;
-    await this.sink.write(batch);
+    const recycle = () => {
+      if (this.sink.recycles && this.free.length < TarWriter.MAX_FREE) this.free.push(full);
+    };
+    await this.sink.write(batch, recycle);
   }
 }
 
@@ -168,7 +196,7 @@ export async function writeSink(samples: AsyncIterable<Sample>, options: SinkOpt
     }
     const stream = options.stdout ?? process.stdout;
     refuseTerminal(stream);
-    return writeStream(samples, stream);
+    return writeStream(samples, stream, options.stdout === undefined);
   }
   const namer = shardNamer(output);
   if (namer === null && (options.maxCount !== undefined || options.maxSize !== undefined)) {
@@ -177,8 +205,8 @@ export async function writeSink(samples: AsyncIterable<Sample>, options: SinkOpt
   return writeShards(samples, namer ?? (() => output.replace(/%%/g, '%')), options);
 }
 
-async function writeStream(samples: AsyncIterable<Sample>, stream: NodeJS.WritableStream): Promise<SinkResult> {
-  const sink = new StreamSink(stream);
+async function writeStream(samples: AsyncIterable<Sample>, stream: NodeJS.WritableStream, isStdout: boolean): Promise<SinkResult> {
+  const sink = new StreamSink(stream, isStdout);
   const writer = new TarWriter(sink);
   let count = 0;
   try {

@@ -5,14 +5,15 @@
 //   pipe:COMMAND  the stdout of `sh -c COMMAND`; a non-zero exit is an InputError naming the command
 // Specs are expanded first (expand.ts): `a-{000..009}.tar`, `{x,y}.tar`, `a.tar::b.tar`.
 import { spawn } from 'node:child_process';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { InputError, UsageError, invalidParameterError } from '../errors.js';
 import { debug } from '../log.js';
 import { BadInputs, type SkipOptions } from './bad.js';
+import { ChunkPool, fileChunks, stdinChunks, streamChunks } from './chunks.js';
 import { expandSources } from './expand.js';
 import { readImageFolder } from './imagefolder.js';
 import type { Sample } from './sample.js';
-import { readTar } from './tar-read.js';
+import { readTar, type ReadTarOptions } from './tar-read.js';
 
 export interface SourceOptions extends SkipOptions {
   /** Stream read for '-' (default process.stdin). */
@@ -20,10 +21,12 @@ export interface SourceOptions extends SkipOptions {
   /** This worker's part of a deterministic partition: it keeps the samples whose global index i has i % numShards === shardIndex. */
   shardIndex?: number;
   numShards?: number;
+  /**
+   * Each sample is valid only until the next one is asked for (its bytes are then reused): for consumers
+   * that write or copy a sample before taking the next, as writeSink does. Saves allocating per byte.
+   */
+  transient?: boolean;
 }
-
-/** Bytes per read from a shard file. */
-const READ_CHUNK = 1 << 20;
 
 type Kind = 'stdin' | 'pipe' | 'file' | 'dir';
 
@@ -77,6 +80,8 @@ async function* concatenate(sources: string[], options: SourceOptions, shardInde
       kinds.push(null);
     }
   }
+  const pool = new ChunkPool(options.transient ?? false);
+  const read = { ...skip, pool };
   let next = 0; // global sample index
   const claim = () => next++ % numShards === shardIndex;
   for (const [i, spec] of sources.entries()) {
@@ -89,41 +94,33 @@ async function* concatenate(sources: string[], options: SourceOptions, shardInde
     }
     const samples =
       kind === 'stdin'
-        ? readTar(options.stdin ?? process.stdin, '-', skip)
+        ? readTar(options.stdin ? streamChunks(options.stdin, pool) : stdinChunks(pool), '-', read)
         : kind === 'pipe'
-          ? readPipe(spec, skip)
-          : readTar(fileChunks(spec), spec, skip);
+          ? readPipe(spec, read)
+          : readFile(spec, read);
     for await (const sample of samples) if (claim()) yield sample;
   }
   bad.summary();
 }
 
-/**
- * A file's bytes in chunks, with the next read already in flight while the current chunk is parsed
- * (fs.createReadStream waits for each read in turn, which left the reader idle a quarter of the time).
- * Every chunk is a fresh buffer, never reused: the tar reader hands out member data as views of it.
- */
-async function* fileChunks(path: string): AsyncGenerator<Buffer> {
-  const handle = await open(path, 'r');
-  let position = 0;
-  const readNext = () => handle.read(Buffer.allocUnsafeSlow(READ_CHUNK), 0, READ_CHUNK, position);
-  let pending = readNext();
+/** The samples of a tar file. */
+async function* readFile(path: string, options: ReadTarOptions & { pool: ChunkPool }): AsyncGenerator<Sample> {
+  let handle: FileHandle;
   try {
-    for (;;) {
-      const { bytesRead, buffer } = await pending;
-      if (bytesRead === 0) return;
-      position += bytesRead;
-      pending = readNext();
-      yield bytesRead === READ_CHUNK ? buffer : buffer.subarray(0, bytesRead);
-    }
+    handle = await open(path, 'r');
+  } catch (err) {
+    new BadInputs(options).handle(new InputError(`cannot open: ${(err as Error).message}`, { shard: path }));
+    return;
+  }
+  try {
+    yield* readTar(fileChunks(handle, options.pool), path, options);
   } finally {
-    await pending.catch(() => undefined);
     await handle.close();
   }
 }
 
 /** The samples of `sh -c COMMAND`'s stdout; the command's exit status is checked at the end. */
-async function* readPipe(spec: string, skip: SkipOptions): AsyncGenerator<Sample> {
+async function* readPipe(spec: string, options: ReadTarOptions & { pool: ChunkPool }): AsyncGenerator<Sample> {
   const command = spec.slice('pipe:'.length);
   const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<string | null>((resolve) => {
@@ -132,12 +129,12 @@ async function* readPipe(spec: string, skip: SkipOptions): AsyncGenerator<Sample
   });
   let complete = false;
   try {
-    yield* readTar(child.stdout, spec, skip);
+    yield* readTar(streamChunks(child.stdout, options.pool), spec, options);
     const failure = await exited;
     complete = true;
     if (failure !== null) throw new InputError(failure, { shard: spec });
   } catch (err) {
-    new BadInputs(skip).handle(err);
+    new BadInputs(options).handle(err);
   } finally {
     if (!complete && child.exitCode === null && child.signalCode === null) child.kill();
   }

@@ -3,6 +3,7 @@
 import { InputError } from '../errors.js';
 import { debug } from '../log.js';
 import { BadInputs, type SkipOptions } from './bad.js';
+import type { ChunkPool } from './chunks.js';
 import { splitMemberName } from './keys.js';
 import type { Sample } from './sample.js';
 import { BLOCK, isZeroBlock, padding, parseHeader, parsePaxRecords } from './tar-format.js';
@@ -18,6 +19,8 @@ const MAX_BATCH = 16;
 export interface TarMember {
   name: string;
   data: Buffer;
+  /** With a ChunkPool: the number of the pool chunk where the member starts (its bytes lie there or later). */
+  seq?: number;
 }
 
 /**
@@ -31,9 +34,14 @@ class ByteReader {
   /** The current chunk and the position of the next byte in it (header blocks are parsed there, in place). */
   chunk: Buffer = Buffer.alloc(0);
   pos = 0;
+  /** The pool number of the current chunk (-1 without a pool, or for memory outside it). */
+  seq = -1;
   private done = false;
 
-  constructor(private readonly chunks: AsyncIterator<Buffer | Uint8Array | string>) {}
+  constructor(
+    private readonly chunks: AsyncIterator<Buffer | Uint8Array | string>,
+    private readonly pool?: ChunkPool,
+  ) {}
 
   private async pull(): Promise<boolean> {
     while (!this.done) {
@@ -45,7 +53,14 @@ class ByteReader {
       const value = next.value;
       const buf = Buffer.isBuffer(value) ? value : typeof value === 'string' ? Buffer.from(value, 'latin1') : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
       if (buf.length === 0) continue;
-      this.chunk = buf;
+      if (buf.buffer === this.chunk.buffer && buf.byteOffset === this.chunk.byteOffset + this.chunk.length) {
+        // The next piece continues the current one in memory (streamChunks): join them, so that a member
+        // across the seam is still a view.
+        this.chunk = Buffer.from(buf.buffer, this.chunk.byteOffset + this.pos, this.chunk.length - this.pos + buf.length);
+      } else {
+        this.chunk = buf;
+        if (this.pool) this.seq = this.pool.seqOf(buf);
+      }
       this.pos = 0;
       return true;
     }
@@ -127,8 +142,8 @@ export async function* tarMembers(chunks: AsyncIterable<Buffer | Uint8Array | st
  * tarMembers in small batches: members that the bytes at hand complete are parsed synchronously (headers
  * in place, data as views of the input chunk), and a promise is paid only when the next input chunk is needed.
  */
-async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string>, shard: string): AsyncGenerator<TarMember[]> {
-  const reader = new ByteReader(chunks[Symbol.asyncIterator]());
+async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string>, shard: string, pool?: ChunkPool): AsyncGenerator<TarMember[]> {
+  const reader = new ByteReader(chunks[Symbol.asyncIterator](), pool);
   let batch: TarMember[] = [];
   let longName: string | undefined; // from a GNU 'L' member, for the next header
   let pax: Map<string, string> | undefined; // from a PAX 'x' member, for the next header
@@ -137,6 +152,7 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
   try {
     for (;;) {
       const start = reader.offset;
+      const seq = reader.seq;
       // The header block, parsed in place: within the current chunk (the common case), or copied across chunks.
       let block = reader.chunk;
       let at = reader.pos;
@@ -223,7 +239,7 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
         }
       }
       lastName = name;
-      batch.push({ name, data });
+      batch.push({ name, data, seq });
       if (batch.length >= MAX_BATCH) {
         yield batch;
         batch = [];
@@ -247,6 +263,11 @@ export interface ReadTarOptions extends SkipOptions {
    * two generations of up to this many keys are kept, so a repeat is always caught within this distance.
    */
   keyWindow?: number;
+  /**
+   * The pool the input chunks come from (chunks.ts). In transient mode each sample is valid only until
+   * the next one is asked for: then the chunks that only earlier samples point into are reused.
+   */
+  pool?: ChunkPool;
 }
 
 /** Keys seen recently, in two generations so that memory stays bounded. */
@@ -289,7 +310,11 @@ export async function* groupMembers(members: AsyncIterable<TarMember | TarMember
         if (current === undefined || key !== current.key) {
           if (current !== undefined) {
             if (currentBad) bad.handle(currentBad);
-            else yield current;
+            else {
+              yield current;
+              // Asked for the next sample: the earlier ones are done with (in transient mode).
+              if (member.seq !== undefined) options.pool?.releaseBefore(member.seq);
+            }
           }
           current = { key, fields: {}, shard };
           currentBad = undefined;
@@ -315,5 +340,5 @@ export async function* groupMembers(members: AsyncIterable<TarMember | TarMember
 
 /** The samples of one tar stream, grouped by key. `shardName` names it in error messages. */
 export function readTar(stream: AsyncIterable<Buffer | Uint8Array | string>, shardName: string, options: ReadTarOptions = {}): AsyncGenerator<Sample> {
-  return groupMembers(memberBatches(stream, shardName), shardName, options);
+  return groupMembers(memberBatches(stream, shardName, options.pool), shardName, options);
 }
