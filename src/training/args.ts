@@ -82,7 +82,11 @@ export function recipeArgs<T>(y: Argv<T>): Argv<T & RecipeArgs> {
     .option('num-classes', { type: 'number', describe: 'At least this many classes (default: the largest label seen + 1)' })
     .option('seed', { type: 'number', default: 0, describe: 'Seed of the weights, shuffle and augmentation: same seed and data → same weights' })
     .option('shuffle-buffer', { type: 'number', default: 10000, describe: 'Samples held by the seeded shuffle buffer (0 = data order)' })
-    .option('stdin-limit', { type: 'string', default: '2G', describe: 'Bytes of stdin kept in memory so that later epochs can re-read it' })
+    .option('stdin-limit', {
+      type: 'string',
+      default: '1G',
+      describe: 'Memory kept for stdin so that later epochs can re-read it (encoded samples; an endless stream fills it, then streams on)',
+    })
     .option('save-every', { type: 'number', default: 0, describe: 'Checkpoint (and evaluate --val) every N steps (0: every epoch; with --steps only at the end)' })
     .option('log-every', { type: 'number', default: 0, describe: 'A progress line and log.jsonl record every N steps (0: every epoch; with --steps every 100)' })
     .option('eval-batch-size', { type: 'number', default: 256, describe: 'Images per evaluation batch' })

@@ -9,7 +9,8 @@
 // Sources are re-opened for every pass. stdin (`-`) can be read only once: it is recorded (encoded
 // bytes, as read) while the first pass streams it, and later passes replay the recording. A recording
 // stops growing past `replayLimit` bytes; a pass that then needs the part that was not kept fails with
-// an error saying so. An endless stdin stream (e.g. from `mix`) trained with --steps never needs a replay.
+// an error saying so. An endless stdin stream (e.g. from `mix`) trained with --steps never needs a replay,
+// but its first `replayLimit` bytes are still held in memory (lower --stdin-limit to hold less).
 import { InputError } from '../errors.js';
 import { decodeImage, probeImage, type ResizePolicy } from '../images/codec.js';
 import { imageField, type Sample } from '../shards/sample.js';
@@ -73,7 +74,8 @@ export function replayable(live: AsyncIterable<Sample>, limitBytes: number, name
         }
         livePos++;
         if (!truncated) {
-          const size = Object.values(next.value.fields).reduce((s, b) => s + b.length, 0) + next.value.key.length;
+          // Payload plus a rough per-sample overhead of the JS objects and Buffers holding it.
+          const size = Object.values(next.value.fields).reduce((s, b) => s + b.length + 100, 0) + next.value.key.length + 100;
           if (bytes + size > limitBytes) truncated = true;
           else {
             recorded.push(next.value);
