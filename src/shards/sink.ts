@@ -39,14 +39,21 @@ interface ByteSink {
 }
 
 class StreamSink implements ByteSink {
+  /** Batches a recycling stream may hold before the writer waits: output is flushed while the next batches are encoded. */
+  static readonly IN_FLIGHT = 3;
   private error: Error | undefined;
   private readonly onError = (err: Error) => {
     this.error ??= err;
   };
+  /** Writes whose callback has not come yet. */
+  private pending = 0;
+  /** Called after each write callback while the writer waits for one. */
+  private onCallback: (() => void) | undefined;
 
   /**
    * @param recycles the stream hands bytes to the OS before it calls a write's callback (process.stdout
    *   does; a Transform or a collecting Writable may keep them, so other streams never get reused buffers).
+   *   Such a stream may also hold IN_FLIGHT batches; others get the usual backpressure (wait for 'drain').
    */
   constructor(
     private readonly stream: NodeJS.WritableStream,
@@ -57,20 +64,28 @@ class StreamSink implements ByteSink {
 
   async write(bytes: Buffer, done: () => void): Promise<void> {
     if (this.error) throw this.error;
-    if (this.stream.write(bytes, (err) => err || done())) return;
+    this.pending++;
+    const ok = this.stream.write(bytes, (err) => {
+      this.pending--;
+      if (!err) done();
+      this.onCallback?.();
+    });
+    if (ok || (this.recycles && this.pending <= StreamSink.IN_FLIGHT)) return;
     // Backpressure: wait for the reader, or for the stream to fail (EPIPE when the reader has gone).
     await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error) => {
+      const finish = (err?: Error) => {
         this.stream.off('drain', onDrain);
-        this.stream.off('error', done);
+        this.stream.off('error', finish);
         this.stream.off('close', onClose);
+        this.onCallback = undefined;
         if (err) reject(err);
         else resolve();
       };
-      const onDrain = () => done();
-      const onClose = () => done(this.error ?? Object.assign(new Error('output stream closed'), { code: 'EPIPE' }));
-      this.stream.on('drain', onDrain);
-      this.stream.on('error', done);
+      const onDrain = () => finish();
+      const onClose = () => finish(this.error ?? Object.assign(new Error('output stream closed'), { code: 'EPIPE' }));
+      if (this.recycles) this.onCallback = () => this.pending <= StreamSink.IN_FLIGHT && finish();
+      else this.stream.on('drain', onDrain);
+      this.stream.on('error', finish);
       this.stream.on('close', onClose);
     });
   }
