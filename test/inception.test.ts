@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { FIDInceptionV3, INCEPTION_CLASSES, INCEPTION_FEATURES } from '../src/models/inception.js';
 import { fromTorchLayout } from '../src/models/torch.js';
+import { relErr } from '../src/backend/compare.js';
 
 interface Case {
   inputShape: [number, number, number, number];
@@ -71,17 +72,6 @@ function torchShape(name: string, shape: number[]): number[] {
   return shape;
 }
 
-/** max |a − b| / max(1, max |b|). */
-function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assert.equal(actual.length, expected.length);
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / scale;
-}
 
 test('FID Inception-v3 has the state-dict names and parameter count of the PyTorch network', () => {
   const net = new FIDInceptionV3();
@@ -117,8 +107,8 @@ test('FID Inception-v3 with formula weights matches PyTorch on pool features and
       const { pool, logits } = net.run(images);
       assert.deepEqual(pool.shape, [c.inputShape[0], INCEPTION_FEATURES]);
       assert.deepEqual(logits.shape, [c.inputShape[0], INCEPTION_CLASSES]);
-      const ePool = relError(pool.dataSync(), c.pool.flat());
-      const eLogits = relError(logits.dataSync(), c.logits.flat());
+      const ePool = relErr(pool.dataSync(), c.pool.flat());
+      const eLogits = relErr(logits.dataSync(), c.logits.flat());
       assert.ok(ePool <= 1e-3, `input ${c.inputShape}: pool features differ by ${ePool}`);
       assert.ok(eLogits <= 1e-3, `input ${c.inputShape}: logits differ by ${eLogits}`);
       tf.dispose([images, pool, logits]);

@@ -11,6 +11,7 @@ import { UNet, defaultUNetConfig, timestepEmbedding, type UNetConfig } from '../
 import { readSafetensors } from '../src/nn/safetensors.js';
 import { importTorchState } from '../src/models/torch.js';
 import { makeSchedule } from '../src/diffusion/schedule.js';
+import { relErr } from '../src/backend/compare.js';
 
 const fixturePath = (name: string) => fileURLToPath(new URL(`../../fixtures/unet/${name}`, import.meta.url));
 const fixture = JSON.parse(readFileSync(fixturePath('tiny.json'), 'utf8')) as {
@@ -39,17 +40,6 @@ const tinyConfig: UNetConfig = {
   groups: fixture.config.groups as number,
 };
 
-/** max |a − b| / max(1, max |b|). */
-function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assert.equal(actual.length, expected.length);
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / scale;
-}
 
 test('U-Net parameter counts equal the PyTorch twin (default config, 28x28x1 and 32x32x3, 10 classes)', () => {
   for (const [key, imageSize, inChannels] of [['default_28x28x1_10', 28, 1], ['default_32x32x3_10', 32, 3]] as const) {
@@ -72,7 +62,7 @@ test('U-Net ε prediction matches PyTorch on a tiny config with shared weights (
     const before = tf.memory().numTensors;
     const eps = net.predictNoise(x, t, y);
     assert.deepEqual(eps.shape, x.shape);
-    const err = relError(eps.dataSync(), fixture.eps);
+    const err = relErr(eps.dataSync(), fixture.eps);
     assert.ok(err <= 1e-4, `ε differs from PyTorch by ${err}`);
     eps.dispose();
     assert.equal(tf.memory().numTensors, before, 'forward leaked tensors');
