@@ -5,8 +5,8 @@
 //
 //   node dist/bench/passthrough.js [--gb 1] [--runs 3] [--dir DIR] [--stream-gb 4]
 //
-// Two set-ups, the same files for both programs, each run once untimed first (page cache warm, code
-// loaded), then best of --runs:
+// Three set-ups, the same files for both programs, each run once untimed first (page cache warm, code
+// loaded), then best of --runs, cat and synthaug taking turns:
 //   files → /dev/null        cat FILES > /dev/null            vs  synthaug cat FILES > /dev/null
 //   stdin pipe → /dev/null   cat FILES | cat > /dev/null       vs  cat FILES | synthaug cat - > /dev/null
 //   stdin pipe → stdout pipe cat FILES | cat | cat > /dev/null vs  cat FILES | synthaug cat - | cat > /dev/null
@@ -99,17 +99,27 @@ async function expectedDigest(files: string[]): Promise<string> {
   return hash.update(END_OF_ARCHIVE).digest('hex');
 }
 
-/** A timed command and the peak RSS of its measured program (KB, from /usr/bin/time -f %M), the best of `runs` after one warm-up. */
-async function best(script: (rssFile: string) => string, rssFile: string, runs: number): Promise<{ seconds: number; rssKB: number }> {
-  await timed(script(rssFile));
-  let seconds = Infinity;
-  let rssKB = 0;
+interface Best {
+  seconds: number;
+  /** Peak RSS of the measured program, KB (/usr/bin/time -f %M), the largest over the runs. */
+  rssKB: number;
+}
+
+/**
+ * Best of `runs` timings of each script, after one untimed warm-up run of each; the scripts take turns
+ * run by run, so that both see the same load on a shared machine.
+ */
+async function bestOf(scripts: ((rssFile: string) => string)[], rssFile: string, runs: number): Promise<Best[]> {
+  for (const script of scripts) await timed(script(rssFile));
+  const out = scripts.map(() => ({ seconds: Infinity, rssKB: 0 }));
   for (let i = 0; i < runs; i++) {
-    const t = await timed(script(rssFile));
-    seconds = Math.min(seconds, t.seconds);
-    rssKB = Math.max(rssKB, Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()));
+    for (const [j, script] of scripts.entries()) {
+      const t = await timed(script(rssFile));
+      out[j].seconds = Math.min(out[j].seconds, t.seconds);
+      out[j].rssKB = Math.max(out[j].rssKB, Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()));
+    }
   }
-  return { seconds, rssKB };
+  return out;
 }
 
 function option(argv: string[], name: string, fallback: number): number {
@@ -153,8 +163,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
       ],
     ];
     for (const [name, catScript, ourScript] of setups) {
-      const cat = await best(catScript, rss, runs);
-      const ours = await best(ourScript, rss, runs);
+      const [cat, ours] = await bestOf([catScript, ourScript], rss, runs);
       const catRate = bytes / MB / cat.seconds;
       const ourRate = bytes / MB / ours.seconds;
       process.stdout.write(
@@ -162,8 +171,10 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
           `ratio ${(ourRate / catRate).toFixed(2)} (target ≥ 0.33), synthaug peak RSS ${(ours.rssKB / 1024).toFixed(0)} MB (target < 200)\n`,
       );
     }
-    const startup = await best(() => `${synthaug} --version > /dev/null`, rss, runs);
-    process.stdout.write(`synthaug start-up (--version): ${startup.seconds.toFixed(2)} s, included in the times above\n`);
+    const [startup] = await bestOf([(f) => `${time(f)} ${synthaug} --version > /dev/null`], rss, runs);
+    process.stdout.write(
+      `synthaug start-up (--version): ${startup.seconds.toFixed(2)} s and ${(startup.rssKB / 1024).toFixed(0)} MB RSS, included in the figures above\n`,
+    );
 
     // Memory must not grow with the stream: a longer stream through stdin, generated on the fly.
     const streamGb = option(argv, '--stream-gb', 0);

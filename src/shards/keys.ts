@@ -39,6 +39,14 @@ export function byteCompare(a: string, b: string): number {
 export function sortedFields(fields: Record<string, Buffer>): string[] {
   const names = Object.keys(fields);
   // ASCII names (the usual case) sort the same by UTF-16 units and by bytes; avoid the Buffer cost then.
-  if (names.every((n) => /^[\x00-\x7f]*$/.test(n))) return names.sort();
-  return names.sort(byteCompare);
+  // Samples read from tar shards usually arrive sorted already.
+  let ascii = true;
+  let sorted = true;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    for (let j = 0; ascii && j < name.length; j++) if (name.charCodeAt(j) > 0x7f) ascii = false;
+    if (i > 0 && !(names[i - 1] < name)) sorted = false;
+  }
+  if (!ascii) return names.sort(byteCompare);
+  return sorted ? names : names.sort();
 }

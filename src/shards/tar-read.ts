@@ -26,7 +26,8 @@ export interface TarMember {
 /**
  * Pulls exact byte counts out of a stream of chunks of any size. Member data that lies within one
  * chunk is handed out as a view of that chunk, without copying: the chunks must be fresh buffers that
- * nobody modifies afterwards (as file reads here, and Node's streams, give).
+ * nobody modifies afterwards (as file reads here, and Node's streams, give), or come from a ChunkPool.
+ * Pieces that continue the current chunk in memory (streamChunks, pipeChunks) are joined onto it.
  */
 class ByteReader {
   /** Bytes consumed so far (the offset of the next byte), for error messages. */
@@ -36,34 +37,56 @@ class ByteReader {
   pos = 0;
   /** The pool number of the current chunk (-1 without a pool, or for memory outside it). */
   seq = -1;
-  private done = false;
+  /** A piece fetched ahead that does not continue the current chunk. */
+  private pending: Buffer | undefined;
 
   constructor(
     private readonly chunks: AsyncIterator<Buffer | Uint8Array | string>,
     private readonly pool?: ChunkPool,
   ) {}
 
-  private async pull(): Promise<boolean> {
-    while (!this.done) {
+  /** The next non-empty piece of input, or null at the end. */
+  private async nextPiece(): Promise<Buffer | null> {
+    if (this.pending !== undefined) {
+      const piece = this.pending;
+      this.pending = undefined;
+      return piece;
+    }
+    for (;;) {
       const next = await this.chunks.next();
-      if (next.done) {
-        this.done = true;
-        break;
-      }
+      if (next.done) return null;
       const value = next.value;
       const buf = Buffer.isBuffer(value) ? value : typeof value === 'string' ? Buffer.from(value, 'latin1') : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-      if (buf.length === 0) continue;
-      if (buf.buffer === this.chunk.buffer && buf.byteOffset === this.chunk.byteOffset + this.chunk.length) {
-        // The next piece continues the current one in memory (streamChunks): join them, so that a member
-        // across the seam is still a view.
-        this.chunk = Buffer.from(buf.buffer, this.chunk.byteOffset + this.pos, this.chunk.length - this.pos + buf.length);
-      } else {
-        this.chunk = buf;
-        if (this.pool) this.seq = this.pool.seqOf(buf);
-      }
+      if (buf.length > 0) return buf;
+    }
+  }
+
+  /** Make `piece` the current chunk (the current one is used up). */
+  private install(piece: Buffer): void {
+    this.chunk = piece;
+    this.pos = 0;
+    if (this.pool) this.seq = this.pool.seqOf(piece);
+  }
+
+  /**
+   * Fetch the next piece and add it to the bytes at hand without copying: joined onto the current chunk
+   * when it continues it in memory, or as the new chunk when the current one is used up. False when
+   * that is not possible (the piece is kept for later) or at the end of the input.
+   */
+  private async extend(): Promise<boolean> {
+    const piece = await this.nextPiece();
+    if (piece === null) return false;
+    const chunk = this.chunk;
+    if (piece.buffer === chunk.buffer && piece.byteOffset === chunk.byteOffset + chunk.length) {
+      this.chunk = Buffer.from(chunk.buffer, chunk.byteOffset + this.pos, chunk.length - this.pos + piece.length);
       this.pos = 0;
       return true;
     }
+    if (this.available === 0) {
+      this.install(piece);
+      return true;
+    }
+    this.pending = piece;
     return false;
   }
 
@@ -78,8 +101,9 @@ class ByteReader {
     this.offset += n;
   }
 
-  /** The next `n` bytes (fewer only at the end of the stream): a view when the current chunk holds them, else a copy. */
+  /** The next `n` bytes (fewer only at the end of the stream): a view when they lie in one chunk, else a copy. */
   async read(n: number): Promise<Buffer> {
+    while (this.available < n && (await this.extend()));
     if (this.available >= n) {
       const view = this.chunk.subarray(this.pos, this.pos + n);
       this.advance(n);
@@ -87,32 +111,30 @@ class ByteReader {
     }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
-    while (filled < n) {
-      if (this.pos >= this.chunk.length && !(await this.pull())) break;
-      const take = Math.min(n - filled, this.chunk.length - this.pos);
+    for (;;) {
+      const take = Math.min(n - filled, this.available);
       this.chunk.copy(out, filled, this.pos, this.pos + take);
-      this.pos += take;
+      this.advance(take);
       filled += take;
+      if (filled === n) return out;
+      const piece = await this.nextPiece();
+      if (piece === null) return out.subarray(0, filled);
+      this.install(piece);
     }
-    this.offset += filled;
-    return filled === n ? out : out.subarray(0, filled);
   }
 
   /** Discard `n` bytes; returns how many there were. */
   async skip(n: number): Promise<number> {
-    if (this.available >= n) {
-      this.advance(n);
-      return n;
-    }
     let left = n;
-    while (left > 0) {
-      if (this.pos >= this.chunk.length && !(await this.pull())) break;
-      const take = Math.min(left, this.chunk.length - this.pos);
-      this.pos += take;
+    for (;;) {
+      const take = Math.min(left, this.available);
+      this.advance(take);
       left -= take;
+      if (left === 0) return n;
+      const piece = await this.nextPiece();
+      if (piece === null) return n - left;
+      this.install(piece);
     }
-    this.offset += n - left;
-    return n - left;
   }
 
   async close(): Promise<void> {
