@@ -139,8 +139,12 @@ export async function* pipeChunks(fd: number, pool: ChunkPool): AsyncGenerator<B
   });
   try {
     for (;;) {
-      const bytes = queue.shift();
+      let bytes = queue.shift();
       if (bytes !== undefined) {
+        // Reads that arrived while the consumer was busy, and lie next to each other, go on as one piece.
+        while (queue.length > 0 && queue[0].buffer === bytes.buffer && queue[0].byteOffset === bytes.byteOffset + bytes.length) {
+          bytes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length + queue.shift()!.length);
+        }
         queued -= bytes.length;
         if (paused && queued < PIPE_AHEAD) {
           paused = false;
