@@ -112,6 +112,9 @@ test('detachSample copies small views of large buffers and keeps the rest; shuff
 test('through the binary: multi-MB streams from files, a stdin pipe and a redirected file come out byte-identical', async (t) => {
   const dir = tempDir(t);
   const all = samples('b', 200, 150_000, 11); // ~15 MB: chunk and output batch reuse both happen
+  // Fields larger than a read chunk and an output batch (copied across chunks, written from a buffer of their own).
+  all[30].fields.big = Buffer.alloc(2_500_000, 0x5a);
+  all[170].fields.big = Buffer.alloc(1 << 20, 0xa5);
   writeFileSync(join(dir, 'a.tar'), await tarBytes(all.slice(0, 120)));
   writeFileSync(join(dir, 'b.tar'), await tarBytes(all.slice(120)));
   const expected = createHash('sha256').update(await tarBytes(all)).digest('hex');
