@@ -222,6 +222,14 @@ test('the non-adjacent check remembers a bounded window of keys', async () => {
   await assert.rejects(read(rawTar(members), { keyWindow: 100 }), /adjacent/);
   // With a window of 10 keys, k0 was forgotten long ago (memory stays bounded on endless streams).
   assert.equal((await read(rawTar(members), { keyWindow: 10 })).length, 51);
+  // Keys in increasing order (the fast path lists them without a set) are still checked when one comes back.
+  const sorted: [string, string][] = [];
+  for (let i = 0; i < 50; i++) sorted.push([`s${String(i).padStart(3, '0')}.cls`, '0']);
+  for (const again of ['s000', 's025', 's048']) {
+    await assert.rejects(read(rawTar([...sorted, [`${again}.png`, 'x']]), { keyWindow: 100 }), /adjacent/, again);
+  }
+  assert.equal((await read(rawTar([...sorted, ['s000.png', 'x']]), { keyWindow: 10 })).length, 51);
+  assert.equal((await read(rawTar([...sorted, ['s0000.png', 'x'], ['a.cls', '1']]), { keyWindow: 100 })).length, 52);
 });
 
 test('skipBadSamples: a per-sample check that skips and counts InputErrors, or rethrows them', async () => {

@@ -292,20 +292,34 @@ export interface ReadTarOptions extends SkipOptions {
   pool?: ChunkPool;
 }
 
-/** Keys seen recently, in two generations so that memory stays bounded. */
+/**
+ * Keys seen recently, in two generations so that memory stays bounded. While keys arrive in increasing
+ * order (shards are usually written sorted) a new key cannot be among them, and they are only listed;
+ * the first key out of order turns the lists into sets, which answer from then on.
+ */
 class RecentKeys {
-  private current = new Set<string>();
-  private previous = new Set<string>();
+  private current: string[] | Set<string> = [];
+  private previous: string[] | Set<string> = [];
+  private last: string | undefined;
   constructor(private readonly window: number) {}
   has(key: string): boolean {
-    return this.current.has(key) || this.previous.has(key);
+    if (Array.isArray(this.current)) {
+      if (this.last === undefined || key > this.last) return false;
+      this.current = new Set(this.current);
+      this.previous = new Set(this.previous);
+    }
+    return this.current.has(key) || (this.previous as Set<string>).has(key);
   }
   add(key: string): void {
-    if (this.current.size >= this.window) {
-      this.previous = this.current;
-      this.current = new Set();
+    const current = this.current;
+    const size = Array.isArray(current) ? current.length : current.size;
+    if (size >= this.window) {
+      this.previous = current;
+      this.current = Array.isArray(current) ? [] : new Set();
     }
-    this.current.add(key);
+    if (Array.isArray(this.current)) this.current.push(key);
+    else this.current.add(key);
+    this.last = key;
   }
 }
 
