@@ -1,5 +1,5 @@
-// The tar reader's input: large chunks of bytes (1 MB) from files and streams. Member data is handed
-// out as views of these chunks, without copying, so a chunk is never changed while a view may exist:
+// The tar reader's input: large chunks of bytes (256 KB or 1 MB) from files and streams. Member data
+// is handed out as views of these chunks, without copying, so a chunk never changes while a view may exist:
 //  - by default every chunk is a fresh buffer (the garbage collector frees it once no view is left);
 //  - in transient mode (openSource's `transient`, for consumers such as `cat` that are done with a
 //    sample before they ask for the next) a ChunkPool reuses a chunk once every sample pointing into it
@@ -10,8 +10,14 @@ import { fstatSync, read, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { Socket } from 'node:net';
 
-/** Bytes per chunk: large reads; fields that span two chunks are the only ones copied. */
+/**
+ * Bytes per chunk: large reads; fields that span two chunks are the only ones copied. Reused chunks are
+ * 1 MB (`cat` of 1.1 GB of files: 0.95 s against 1.08 s with 256 KB). Fresh chunks are 256 KB: with
+ * several sources open at once, less memory waits for the garbage collector (`mix` of 12 files: peak
+ * RSS 180 MB against 260 MB with 1 MB chunks, and faster).
+ */
 export const CHUNK_BYTES = 1 << 20;
+const FRESH_CHUNK_BYTES = 256 * 1024;
 /** Reusable chunks kept at most (the rest are left to the garbage collector). */
 const MAX_FREE = 8;
 
@@ -22,12 +28,16 @@ export class ChunkPool {
   private readonly live: { seq: number; buf: Buffer }[] = [];
   private readonly seqs = new WeakMap<ArrayBufferLike, number>();
   private nextSeq = 0;
+  /** Bytes per chunk. */
+  readonly chunkBytes: number;
 
-  constructor(readonly recycle: boolean) {}
+  constructor(readonly recycle: boolean) {
+    this.chunkBytes = recycle ? CHUNK_BYTES : FRESH_CHUNK_BYTES;
+  }
 
-  /** A chunk buffer of CHUNK_BYTES: a reused one when one is free, else a fresh one. */
+  /** A chunk buffer of chunkBytes: a reused one when one is free, else a fresh one. */
   take(): Buffer {
-    const buf = this.free.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
+    const buf = this.free.pop() ?? Buffer.allocUnsafeSlow(this.chunkBytes);
     if (this.recycle) {
       const seq = this.nextSeq++;
       this.live.push({ seq, buf });
@@ -65,7 +75,7 @@ export async function* fileChunks(handle: FileHandle | number, pool: ChunkPool):
           new Promise((resolve, reject) => read(handle, buffer, 0, length, position, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead, buffer }))))
       : (buffer, length, position) => handle.read(buffer, 0, length, position);
   let position: number | null = typeof handle === 'number' ? null : 0;
-  const readNext = () => readAt(pool.take(), CHUNK_BYTES, position);
+  const readNext = () => readAt(pool.take(), pool.chunkBytes, position);
   let pending = readNext();
   try {
     for (;;) {
@@ -73,7 +83,7 @@ export async function* fileChunks(handle: FileHandle | number, pool: ChunkPool):
       if (bytesRead === 0) return;
       if (position !== null) position += bytesRead;
       pending = readNext();
-      yield bytesRead === CHUNK_BYTES ? buffer : buffer.subarray(0, bytesRead);
+      yield bytesRead === pool.chunkBytes ? buffer : buffer.subarray(0, bytesRead);
     }
   } finally {
     await pending.catch(() => undefined);
@@ -81,7 +91,7 @@ export async function* fileChunks(handle: FileHandle | number, pool: ChunkPool):
 }
 
 /** Pipe reads smaller than this start a new chunk instead of filling the end of the current one. */
-const MIN_READ = 64 * 1024;
+const MIN_READ = 32 * 1024;
 /** Bytes read from a pipe and not yet parsed before reading pauses. */
 const PIPE_AHEAD = 2 * CHUNK_BYTES;
 
@@ -181,7 +191,7 @@ export function stdinChunks(pool: ChunkPool): AsyncIterable<Buffer | Uint8Array 
 /**
  * A stream's bytes (pipes give 64 KB at a time) gathered into pool chunks: each piece is copied to the end
  * of the current chunk and handed on as a view of it, so that successive pieces lie next to each other in
- * memory and the tar reader joins them (ByteReader). Fields then span chunks only at 1 MB boundaries.
+ * memory and the tar reader joins them (ByteReader). Fields then span chunks only at chunk boundaries.
  */
 export async function* streamChunks(stream: AsyncIterable<Buffer | Uint8Array | string>, pool: ChunkPool): AsyncGenerator<Buffer> {
   let chunk = pool.take();

@@ -60,7 +60,7 @@ export function partition(options: Pick<SourceOptions, 'shardIndex' | 'numShards
  * logged when the stream ends. Every path is checked before the first sample is read, so a missing
  * file fails before anything is written.
  *
- * Field bytes are views of 1 MB read chunks (no copy). A stage that holds many samples while the stream
+ * Field bytes are views of large read chunks (no copy). A stage that holds many samples while the stream
  * goes on (a shuffle buffer, a per-class subset) should keep `detachSample(sample)` instead, or a small
  * field would keep its whole chunk alive. With `transient`, a sample is valid only until the next one is
  * asked for: only for consumers that hold nothing (`cat`'s source → writeSink).
