@@ -28,7 +28,8 @@ export const lsCommand: CommandModule<object, LsArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object: samples, classes, fields (and keys with --keys)' }),
   handler: async (args) => {
     const options = sourceOptionsFrom(args);
-    const source = openSource(args.sources, options);
+    // ls keeps no sample past the next one, so the reader may reuse its chunks.
+    const source = openSource(args.sources, { ...options, transient: true });
     const bad = new BadInputs(options, 'sample');
     const rows = new Map<string, ClassRow>();
     const fields = new Map<string, number>();

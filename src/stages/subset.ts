@@ -1,5 +1,5 @@
 // Selections that keep a deterministic part of a stream.
-import { sampleLabel, type Sample, type Stage } from '../shards/sample.js';
+import { detachSample, sampleLabel, type Sample, type Stage } from '../shards/sample.js';
 
 /** Keep samples whose position i (0-based) has i % count === index (one worker's part). */
 export function everyNth(index: number, count: number): Stage {
@@ -50,7 +50,8 @@ export function perClassSubset({ perClass, seed }: { perClass: number; seed: num
         if (before(list[mid], entry)) lo = mid + 1;
         else hi = mid;
       }
-      list.splice(lo, 0, entry);
+      // Held until the end: copy small fields out of the large read chunks they may be views of.
+      list.splice(lo, 0, { ...entry, sample: detachSample(sample) });
       if (list.length > perClass) list.pop();
     }
     const all = [...kept.values()].flat().sort((a, b) => a.order - b.order);
