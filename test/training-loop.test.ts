@@ -115,6 +115,17 @@ test('a ResNet-20 learns dark vs bright images to ≥ 95% held-out accuracy in 1
   r.model.dispose();
 });
 
+test('log lines name the epoch of their steps, also the closing one after the last epoch', async () => {
+  const out = await outDir();
+  // 64 images, batch 16: 4 steps an epoch, 8 in all; lines at steps 3 and 6, and a closing line at step 8.
+  const r = await train(opts(out, { recipe: recipe({ steps: undefined, epochs: 2 }), val: undefined, logEvery: 3 }));
+  assert.equal(r.steps, 8);
+  const log = (await readFile(join(out, 'log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  const train_ = log.filter((l) => l.type === 'train').map((l) => [l.step, l.epoch]);
+  assert.deepEqual(train_, [[3, 0], [6, 1], [8, 1]]);
+  r.model.dispose();
+});
+
 async function weights(dir: string): Promise<Float32Array[]> {
   const { model } = await loadClassifier(dir);
   const out = [...model.stateDict().values()].map((v) => v.dataSync() as Float32Array);

@@ -223,11 +223,12 @@ async function loop(
   // Running loss/accuracy/throughput since the last log line.
   let win = { lossSum: 0, correct: 0, seen: 0, start: performance.now() };
   let lastLr = 0;
+  let lastStepPass = state.pass; // the pass of the latest step: a closing line belongs to it, not to the next pass
   const line = () => {
     const secs = (performance.now() - win.start) / 1000;
     const v = { loss: win.lossSum / Math.max(1, win.seen), acc: win.correct / Math.max(1, win.seen), imagesPerSec: win.seen / Math.max(1e-9, secs) };
-    log.write({ type: 'train', epoch: state.pass, step: state.step, lr: lastLr, loss: v.loss, acc: v.acc, imagesPerSec: v.imagesPerSec, elapsed: elapsed() });
-    progress.line(epochLine(state.pass, r.epochs, state.step, lastLr, v, elapsed()));
+    log.write({ type: 'train', epoch: lastStepPass, step: state.step, lr: lastLr, loss: v.loss, acc: v.acc, imagesPerSec: v.imagesPerSec, elapsed: elapsed() });
+    progress.line(epochLine(lastStepPass, r.epochs, state.step, lastLr, v, elapsed()));
     win = { lossSum: 0, correct: 0, seen: 0, start: performance.now() };
   };
 
@@ -263,6 +264,7 @@ async function loop(
       state.consumed = batch[batch.length - 1].position + 1;
       stepsInPass++;
       lastLr = lr;
+      lastStepPass = state.pass;
       win.lossSum += loss * b.size;
       win.correct += c;
       win.seen += b.size;
