@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tarBytes, type Sample } from '../src/shards/index.js';
-import { runCli, runShell, tempDir } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, runCli, runShell, tempDir } from './helpers/cli.js';
 import { rawTar, sample } from './helpers/tar.js';
 
 /** Samples of varied sizes (padding cases), with an unknown field and a long (PAX) key on some. */
@@ -109,4 +110,20 @@ test('cat: usage errors exit 2', async (t) => {
   const badSize = await runCli(['cat', 'a.tar', '-o', 'o-%d.tar', '--max-size', 'lots'], { cwd: dir });
   assert.equal(badSize.code, 2);
   assert.match(badSize.stderr, /Expected a size such as .* for --max-size but received "lots"/);
+});
+
+test('an interrupted cat (SIGINT) leaves no temporary shard behind', async (t) => {
+  const dir = tempDir(t);
+  const child = spawn(process.execPath, [BIN, 'cat', '-', '-o', join(dir, 'out-%06d.tar')], { stdio: ['pipe', 'ignore', 'pipe'] });
+  // Two samples, and the stream stays open: the shard is still being written.
+  child.stdin.write(rawTar([['a.cls', '0'], ['b.cls', '1']], false));
+  const deadline = Date.now() + 20_000;
+  while (!readdirSync(dir).some((f) => f.includes('.tmp-'))) {
+    assert.ok(Date.now() < deadline, 'the temporary shard never appeared');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  child.kill('SIGINT');
+  assert.equal(await exited, 'SIGINT');
+  assert.deepEqual(readdirSync(dir), []);
 });

@@ -2,6 +2,7 @@
 // A shard file is written as `<name>.tmp-<pid>` and renamed when complete; on failure the partial
 // file is removed and the shards already finished stay.
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { UsageError, invalidParameterError } from '../errors.js';
 import { debug } from '../log.js';
 import type { Sample } from './sample.js';
@@ -244,8 +245,26 @@ interface OpenShard {
   count: number;
 }
 
+/** Temporary shard files being written; removed if the process is interrupted (Ctrl-C, kill). */
+const openTemps = new Set<string>();
+let signalsHooked = false;
+
+function removeTempsOnSignal(): void {
+  if (signalsHooked) return;
+  signalsHooked = true;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      for (const temp of openTemps) rmSync(temp, { force: true });
+      // Die of the same signal, as the default handler would have.
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
 async function openShard(name: string): Promise<OpenShard> {
   const temp = `${name}.tmp-${process.pid}`;
+  removeTempsOnSignal();
+  openTemps.add(temp);
   const handle = await open(temp, 'w', 0o644);
   return { name, temp, handle, writer: new TarWriter(new FileSink(handle)), count: 0 };
 }
@@ -254,6 +273,7 @@ async function finishShard(shard: OpenShard): Promise<void> {
   await shard.writer.end();
   await shard.handle.close();
   await rename(shard.temp, shard.name);
+  openTemps.delete(shard.temp);
   debug(`wrote ${shard.name} (${shard.count} samples, ${shard.writer.bytes} bytes)`);
 }
 
@@ -288,6 +308,7 @@ async function writeShards(samples: AsyncIterable<Sample>, nameOf: (n: number) =
     if (current !== undefined) {
       await current.handle.close().catch(() => undefined);
       await rm(current.temp, { force: true });
+      openTemps.delete(current.temp);
     }
     throw err;
   }
