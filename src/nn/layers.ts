@@ -96,20 +96,41 @@ export class BatchNorm extends Module {
   forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     const eps = this.opts.eps ?? 1e-5;
     if (!ctx.training) return tf.batchNorm(x, this.runningMean, this.runningVar, this.bias, this.weight, eps);
-    const axes = x.shape.slice(0, -1).map((_, i) => i);
-    const { mean, variance } = tf.moments(x, axes);
+    return this.trainingForward(x, eps);
+  }
+
+  /**
+   * Training mode as one differentiable node with the closed-form backward pass (Ioffe & Szegedy 2015, §3):
+   * dx = γ·σ⁻¹/n · (n·dy − Σdy − x̂·Σ(dy·x̂)), dγ = Σ(dy·x̂), dβ = Σdy, sums over all axes but the channels.
+   * Autodiff through tf.moments costs several times more reductions and broadcasts on WASM.
+   */
+  private trainingForward(input: tf.Tensor, eps: number): tf.Tensor {
+    const axes = input.shape.slice(0, -1).map((_, i) => i);
+    const n = input.size / input.shape[input.rank - 1];
     const m = this.opts.momentum ?? 0.1;
-    const n = x.size / x.shape[x.rank - 1];
-    // Running statistics are side effects outside the loss: no gradient flows to them.
-    tf.tidy(() => {
+    const forward = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+      const { mean, variance } = tf.moments(x, axes); // [C]
+      // Running statistics are side effects outside the loss: no gradient flows to them.
       const unbiased = tf.mul(variance, n / Math.max(1, n - 1));
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(unbiased, m)));
-    });
-    // Written out rather than tf.batchNorm: that op's gradient tiles the per-channel statistics to the
-    // full activation size, which was ~40% of a ResNet-20 training step on WASM.
-    const scale = tf.mul(this.weight, tf.rsqrt(tf.add(variance, eps))); // [C]
-    return tf.add(tf.mul(tf.sub(x, mean), scale), this.bias);
+      const invStd = tf.rsqrt(tf.add(variance, eps)); // [C]
+      const xhat = tf.mul(tf.sub(x, mean), invStd); // [B, H, W, C]
+      save([xhat, invStd, gamma]);
+      return {
+        value: tf.add(tf.mul(xhat, gamma), beta),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const g = dy as tf.Tensor;
+          const [xh, inv, gm] = saved;
+          const sumDy = tf.sum(g, axes); // [C]
+          const sumDyXhat = tf.sum(tf.mul(g, xh), axes); // [C]
+          const centred = tf.sub(tf.sub(tf.mul(g, n), sumDy), tf.mul(xh, sumDyXhat));
+          return [tf.mul(centred, tf.mul(gm, tf.div(inv, n))), sumDyXhat, sumDy];
+        },
+      };
+    };
+    const op = tf.customGrad(forward as unknown as Parameters<typeof tf.customGrad>[0]);
+    return op(input, this.weight, this.bias);
   }
 }
 
