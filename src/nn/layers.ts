@@ -164,12 +164,38 @@ export class GroupNorm extends Module {
     this.bias = this.param('bias', tf.zeros([channels]));
   }
 
-  forward(x: tf.Tensor): tf.Tensor {
-    const [b, h, w, c] = x.shape; // [B, H, W, C]
-    const g = tf.reshape(x, [b, h, w, this.groups, c / this.groups]);
-    const { mean, variance } = tf.moments(g, [1, 2, 4], true);
-    const xhat = tf.reshape(tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, this.eps))), [b, h, w, c]);
-    return tf.add(tf.mul(xhat, this.weight), this.bias);
+  /**
+   * One differentiable node with the closed-form backward pass (as BatchNorm's, per sample and group):
+   * with d = dy·γ and n = H·W·C/G, dx = σ⁻¹/n · (n·d − Σd − x̂·Σ(d·x̂)) summed over H, W and the group's
+   * channels; dγ = Σ(dy·x̂), dβ = Σdy over B, H, W.
+   */
+  forward(input: tf.Tensor): tf.Tensor {
+    const [b, h, w, c] = input.shape; // [B, H, W, C]
+    const grouped = [b, h, w, this.groups, c / this.groups];
+    const groupAxes = [1, 2, 4];
+    const n = h * w * (c / this.groups);
+    const forward = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+      const g = tf.reshape(x, grouped); // [B, H, W, G, C/G]
+      const { mean, variance } = tf.moments(g, groupAxes, true); // [B, 1, 1, G, 1]
+      const invStd = tf.rsqrt(tf.add(variance, this.eps));
+      const xhat = tf.mul(tf.sub(g, mean), invStd); // [B, H, W, G, C/G]
+      save([xhat, invStd, gamma]);
+      return {
+        value: tf.add(tf.mul(tf.reshape(xhat, [b, h, w, c]), gamma), beta),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const g = dy as tf.Tensor; // [B, H, W, C]
+          const [xh, inv, gm] = saved;
+          const xhFlat = tf.reshape(xh, [b, h, w, c]);
+          const d = tf.reshape(tf.mul(g, gm), grouped);
+          const sumD = tf.sum(d, groupAxes, true);
+          const sumDXhat = tf.sum(tf.mul(d, xh), groupAxes, true);
+          const dx = tf.mul(tf.sub(tf.sub(tf.mul(d, n), sumD), tf.mul(xh, sumDXhat)), tf.div(inv, n));
+          return [tf.reshape(dx, [b, h, w, c]), tf.sum(tf.mul(g, xhFlat), [0, 1, 2]), tf.sum(g, [0, 1, 2])];
+        },
+      };
+    };
+    const op = tf.customGrad(forward as unknown as Parameters<typeof tf.customGrad>[0]);
+    return op(input, this.weight, this.bias);
   }
 }
 
