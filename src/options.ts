@@ -52,3 +52,12 @@ export function byteSize(name: string, value: unknown): number {
   if (n <= 0) throw invalidParameterError(name, 'a positive size', value);
   return n;
 }
+
+/** Image size in pixels: "28" → 28×28, "64x48" → width 64, height 48. */
+export function imageSize(name: string, value: unknown): { width: number; height: number } {
+  const m = /^(\d+)(?:x(\d+))?$/i.exec(String(value).trim());
+  const width = m ? Number(m[1]) : NaN;
+  const height = m ? Number(m[2] ?? m[1]) : NaN;
+  if (!(width > 0 && height > 0 && width <= 16384 && height <= 16384)) throw invalidParameterError(name, 'N or WxH in pixels (e.g. 28 or 64x48)', value);
+  return { width, height };
+}

@@ -4,7 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { UsageError, invalidParameterError } from '../errors.js';
 import { DATASET_NAMES, datasets } from '../datasets/index.js';
 import { RESIZE_POLICIES, type PartialDecodeSpec, type ResizePolicy } from '../images/codec.js';
-import { nonNegativeInt, oneOf, positiveInt } from '../options.js';
+import { imageSize, nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { openSource, writeSink, type Sample, type Stage } from '../shards/index.js';
 import { progress } from '../stages/progress.js';
 import { reencode } from '../stages/reencode.js';
@@ -21,15 +21,6 @@ interface PackArgs extends SourceArgs, SinkArgs {
   size?: string;
   channels: string;
   resize: string;
-}
-
-/** "28" → 28x28, "64x48" → width 64, height 48. */
-export function parseSize(value: unknown): { width: number; height: number } {
-  const m = /^(\d+)(?:x(\d+))?$/i.exec(String(value).trim());
-  const width = m ? Number(m[1]) : NaN;
-  const height = m ? Number(m[2] ?? m[1]) : NaN;
-  if (!(width > 0 && height > 0 && width <= 16384 && height <= 16384)) throw invalidParameterError('size', 'N or WxH in pixels (e.g. 32 or 64x48)', value);
-  return { width, height };
 }
 
 function labelList(value: unknown, count: number): number[] {
@@ -86,7 +77,7 @@ export const packCommand: CommandModule<object, PackArgs> = {
     const seed = nonNegativeInt('seed', args.seed);
     const perClass = args['per-class'] === undefined ? undefined : positiveInt('per-class', args['per-class']);
     const decode: PartialDecodeSpec = { resize: oneOf<ResizePolicy>('resize', RESIZE_POLICIES, args.resize) };
-    if (args.size !== undefined) Object.assign(decode, parseSize(args.size));
+    if (args.size !== undefined) Object.assign(decode, imageSize('size', args.size));
     if (args.channels !== 'keep') decode.channels = Number(oneOf('channels', ['1', '3'], args.channels)) as 1 | 3;
     const sources = args.sources ?? [];
 

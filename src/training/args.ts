@@ -2,7 +2,7 @@
 // with the same recipe), and their validation into a RecipeInput and TrainOptions.
 import type { Argv } from 'yargs';
 import { UsageError, invalidParameterError } from '../errors.js';
-import { byteSize, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from '../options.js';
+import { byteSize, imageSize, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber } from '../options.js';
 import { RESIZE_POLICIES, type ResizePolicy } from '../images/codec.js';
 import { listArchitectures } from '../models/registry.js';
 import type { OptionValue } from '../models/classifier.js';
@@ -111,15 +111,6 @@ export function archOptions(values: string[] | undefined): Record<string, Option
   return out;
 }
 
-/** "28" → 28×28, "64x48" → width 64, height 48. */
-export function imageSize(value: unknown): { width: number; height: number } {
-  const m = /^(\d+)(?:x(\d+))?$/i.exec(String(value).trim());
-  const width = m ? Number(m[1]) : NaN;
-  const height = m ? Number(m[2] ?? m[1]) : NaN;
-  if (!(width > 0 && height > 0 && width <= 16384 && height <= 16384)) throw invalidParameterError('image-size', 'N or WxH in pixels (e.g. 28 or 64x48)', value);
-  return { width, height };
-}
-
 /** Positional sources that look like options (other than '-') are unknown options: a usage error. */
 export function checkPositionals(values: readonly string[]): void {
   const unknown = values.filter((s) => s.startsWith('-') && s !== '-');
@@ -158,7 +149,7 @@ function smoothing(v: unknown): number {
 
 /** The data-side TrainOptions from the parsed options (everything but sources, output and recipe). */
 export function dataOptionsFrom(a: RecipeArgs): Pick<TrainOptions, 'height' | 'width' | 'channels' | 'resize' | 'numClasses' | 'skipBad' | 'saveEvery' | 'logEvery' | 'evalBatchSize'> {
-  const size = a['image-size'] === undefined ? undefined : imageSize(a['image-size']);
+  const size = a['image-size'] === undefined ? undefined : imageSize('image-size', a['image-size']);
   return {
     height: size?.height,
     width: size?.width,
