@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, runShell } from './helpers/cli.js';
 import { openSource, type Sample } from '../src/shards/index.js';
+import { collect } from './helpers/tar.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'synthaug-mix-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -16,9 +17,7 @@ const PACK_REAL = 'pack --dataset fashion-mnist --split test --per-class 6 --cla
 async function samplesOf(bytes: Buffer): Promise<Sample[]> {
   const path = join(dir, `read-${Math.random().toString(36).slice(2)}.tar`);
   writeFileSync(path, bytes);
-  const out: Sample[] = [];
-  for await (const s of openSource([path])) out.push(s);
-  return out;
+  return collect(openSource([path]));
 }
 
 before(async () => {

@@ -16,6 +16,7 @@ import { classifierExtractor } from '../src/models/extractor.js';
 import { decodeSafetensors, readSafetensors } from '../src/nn/safetensors.js';
 import { InputError, UsageError } from '../src/errors.js';
 import { Rng } from '../src/util/rng.js';
+import { assertClose } from './helpers/close.js';
 
 const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures', 'models');
 const EVAL = { training: false };
@@ -23,13 +24,6 @@ const EVAL = { training: false };
 before(async () => {
   await tf.setBackend('cpu');
 });
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, rel = 1e-4, what = ''): void {
-  assert.equal(actual.length, expected.length, `${what} length`);
-  for (let i = 0; i < actual.length; i++) {
-    assert.ok(Math.abs(actual[i] - expected[i]) <= rel * Math.max(1, Math.abs(expected[i])), `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
-  }
-}
 
 function randomInput(shape: number[], seed: number): tf.Tensor {
   const rng = new Rng(seed);
@@ -82,7 +76,7 @@ test('output and feature shapes for small grey and RGB images, without leaking t
     const features = model.features(x, EVAL);
     const viaHead = model.logits(features);
     const direct = model.forward(x, EVAL);
-    close(viaHead.dataSync(), direct.dataSync(), 1e-6, 'logits(features(x)) = forward(x)');
+    assertClose(viaHead.dataSync(), direct.dataSync(), 1e-6, 'logits(features(x)) = forward(x)');
     tf.dispose([x, features, viaHead, direct]);
     model.dispose();
   }
@@ -100,8 +94,8 @@ test('eval forward matches the PyTorch reference (torchvision blocks, nn.Transfo
     const x = tf.tensor(input.data as Float32Array, input.shape);
     const logits = model.forward(x, EVAL);
     const features = model.features(x, EVAL);
-    close(logits.dataSync(), io.get('logits')!.data as Float32Array, 1e-4, `${name} logits`);
-    close(features.dataSync(), io.get('features')!.data as Float32Array, 1e-4, `${name} features`);
+    assertClose(logits.dataSync(), io.get('logits')!.data as Float32Array, 1e-4, `${name} logits`);
+    assertClose(features.dataSync(), io.get('features')!.data as Float32Array, 1e-4, `${name} features`);
     tf.dispose([x, logits, features]);
     model.dispose();
   }
@@ -257,8 +251,8 @@ test('classifierExtractor normalises uint8 images and returns the penultimate fe
   const x = tf.tensor4d(xs, [2, 8, 8, 3]);
   const f = model.features(x, EVAL);
   const l = model.forward(x, EVAL);
-  close(features, f.dataSync(), 1e-5, 'features');
-  close(logits, l.dataSync(), 1e-5, 'logits');
+  assertClose(features, f.dataSync(), 1e-5, 'features');
+  assertClose(logits, l.dataSync(), 1e-5, 'logits');
   await assert.rejects(extractor.extract(images.subarray(1), 2), /expected 2 images of 8x8x3/);
   tf.dispose([x, f, l]);
   extractor.dispose();
@@ -283,7 +277,7 @@ test('training-mode gradients match PyTorch autograd (batch-statistics BN, optio
       assert.ok(ref, `${name}: reference gradient for ${pname}`);
       const expected = fromTorchLayout(pname, tf.tensor(ref.data as Float32Array, ref.shape));
       assert.deepEqual(grads[v.name].shape, expected.shape, pname);
-      close(grads[v.name].dataSync(), expected.dataSync(), 1e-4, `${name} d/d${pname}`);
+      assertClose(grads[v.name].dataSync(), expected.dataSync(), 1e-4, `${name} d/d${pname}`);
       expected.dispose();
     }
     tf.dispose([x, rt, ...Object.values(grads)]);

@@ -6,17 +6,11 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs'; // registers the gradient functions (tfjs-core alone has none)
 import { Conv2d, BatchNorm, GroupNorm, LayerNorm, Linear, Sequential, Lambda } from '../src/nn/index.js';
 import { Rng } from '../src/util/rng.js';
+import { assertClose } from './helpers/close.js';
 
 before(async () => {
   await tf.setBackend('cpu');
 });
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-4): void {
-  assert.equal(actual.length, expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    assert.ok(Math.abs(actual[i] - expected[i]) <= tol * Math.max(1, Math.abs(expected[i])), `index ${i}: ${actual[i]} vs ${expected[i]}`);
-  }
-}
 
 test('Conv2d with symmetric padding and stride matches a direct convolution', () => {
   const rng = new Rng(1);
@@ -45,7 +39,7 @@ test('Conv2d with symmetric padding and stride matches a direct convolution', ()
             }
           expected.push(s);
         }
-  close(y.dataSync(), expected);
+  assertClose(y.dataSync(), expected);
 });
 
 test('BatchNorm normalises with batch statistics in training and updates running stats as PyTorch does', () => {
@@ -56,14 +50,14 @@ test('BatchNorm normalises with batch statistics in training and updates running
     const v = [0, 1, 2, 3].map((i) => xv[i * 2 + c]);
     const mean = v.reduce((a, b) => a + b) / 4;
     const varB = v.reduce((a, b) => a + (b - mean) ** 2, 0) / 4;
-    close([0, 1, 2, 3].map((i) => y[i * 2 + c]), v.map((x) => (x - mean) / Math.sqrt(varB + 1e-5)));
-    close([bn.runningMean.dataSync()[c]], [0.1 * mean]);
-    close([bn.runningVar.dataSync()[c]], [0.9 + 0.1 * ((varB * 4) / 3)]);
+    assertClose([0, 1, 2, 3].map((i) => y[i * 2 + c]), v.map((x) => (x - mean) / Math.sqrt(varB + 1e-5)));
+    assertClose([bn.runningMean.dataSync()[c]], [0.1 * mean]);
+    assertClose([bn.runningVar.dataSync()[c]], [0.9 + 0.1 * ((varB * 4) / 3)]);
   }
   const yEval = bn.forward(tf.tensor4d(xv, [4, 1, 1, 2]), { training: false }).dataSync();
   const rm = bn.runningMean.dataSync();
   const rv = bn.runningVar.dataSync();
-  close([yEval[0]], [(1 - rm[0]) / Math.sqrt(rv[0] + 1e-5)]);
+  assertClose([yEval[0]], [(1 - rm[0]) / Math.sqrt(rv[0] + 1e-5)]);
 });
 
 test('GroupNorm and LayerNorm match direct formulas', () => {
@@ -81,14 +75,14 @@ test('GroupNorm and LayerNorm match direct formulas', () => {
       const v = idx.reduce((a, i) => a + (xv[i] - mean) ** 2, 0) / idx.length;
       for (const i of idx) expected[i] = (xv[i] - mean) / Math.sqrt(v + 1e-5);
     }
-  close(y, expected);
+  assertClose(y, expected);
   const ln = new LayerNorm(C);
   const z = ln.forward(tf.tensor2d(xv.slice(0, 2 * C), [2, C])).dataSync();
   for (let r = 0; r < 2; r++) {
     const row = Array.from(xv.slice(r * C, (r + 1) * C));
     const mean = row.reduce((a, b) => a + b) / C;
     const v = row.reduce((a, b) => a + (b - mean) ** 2, 0) / C;
-    close(Array.from(z.slice(r * C, (r + 1) * C)), row.map((x) => (x - mean) / Math.sqrt(v + 1e-6)));
+    assertClose(Array.from(z.slice(r * C, (r + 1) * C)), row.map((x) => (x - mean) / Math.sqrt(v + 1e-6)));
   }
 });
 
@@ -102,7 +96,7 @@ test('parameters are named by path, and loading checks names and shapes', () => 
   assert.equal(net.numParameters(), 3 * 3 * 1 * 2 + 2 + 2 + 2 * 3 + 3);
   const copy = new Sequential([new Conv2d(1, 2, 3, new Rng(9)), new BatchNorm(2), new Lambda(tf.relu), new Linear(2, 3, new Rng(9))]);
   copy.loadStateDict(net.stateDict());
-  close(copy.stateDict().get('3.weight')!.dataSync(), net.stateDict().get('3.weight')!.dataSync(), 0);
+  assertClose(copy.stateDict().get('3.weight')!.dataSync(), net.stateDict().get('3.weight')!.dataSync(), 0);
   assert.throws(() => copy.loadStateDict({ '0.weight': tf.zeros([3, 3, 1, 2]) }), /missing \[1\.weight/);
   const wrong = new Map([...net.stateDict()].map(([k, v]) => [k, k === '3.bias' ? tf.zeros([4]) : v] as [string, tf.Tensor]));
   assert.throws(() => copy.loadStateDict(wrong), /3\.bias have shape \[4\]/);
@@ -128,9 +122,9 @@ function checkNormGradients(layer: BatchNorm | GroupNorm, plain: (x: tf.Tensor, 
   const dx = tf.grad((xx: tf.Tensor) => loss(layer.forward(xx, { training: true })))(x);
   const { grads } = tf.variableGrads(() => loss(layer.forward(x, { training: true })), [layer.weight, layer.bias]);
   const ref = tf.grads((xx: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => loss(plain(xx, w, b)))([x, tf.clone(layer.weight), tf.clone(layer.bias)]);
-  close(dx.dataSync(), ref[0].dataSync(), 1e-4);
-  close(grads[layer.weight.name].dataSync(), ref[1].dataSync(), 1e-4);
-  close(grads[layer.bias.name].dataSync(), ref[2].dataSync(), 1e-4);
+  assertClose(dx.dataSync(), ref[0].dataSync(), 1e-4);
+  assertClose(grads[layer.weight.name].dataSync(), ref[1].dataSync(), 1e-4);
+  assertClose(grads[layer.bias.name].dataSync(), ref[2].dataSync(), 1e-4);
 }
 
 test('BatchNorm training-mode gradients equal autodiff of the plain formula', () => {

@@ -5,13 +5,12 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } fro
 import { join } from 'node:path';
 import { runCli, runShell, tempDir, ROOT } from './helpers/cli.js';
 import { openSource, type Sample } from '../src/shards/index.js';
+import { collect } from './helpers/tar.js';
 import { decodeImage } from '../src/images/codec.js';
 import { fashionMnistRecords } from '../src/datasets/fashion-mnist.js';
 
-async function samplesOf(path: string): Promise<Sample[]> {
-  const out: Sample[] = [];
-  for await (const s of openSource([path])) out.push(s);
-  return out;
+function samplesOf(path: string): Promise<Sample[]> {
+  return collect(openSource([path]));
 }
 
 const meta = (s: Sample) => JSON.parse(s.fields.json.toString()) as Record<string, unknown>;

@@ -13,17 +13,13 @@ import { replayable, channelStats } from '../src/training/data.js';
 import { Rng } from '../src/util/rng.js';
 import { InputError } from '../src/errors.js';
 import type { Sample } from '../src/shards/sample.js';
+import { assertClose } from './helpers/close.js';
+// This file's default tolerance is 1e-6.
+const close = (actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-6) => assertClose(actual, expected, tol);
 
 before(async () => {
   await initBackend('cpu');
 });
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-6): void {
-  assert.equal(actual.length, expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    assert.ok(Math.abs(actual[i] - expected[i]) <= tol * Math.max(1, Math.abs(expected[i])), `index ${i}: ${actual[i]} vs ${expected[i]}`);
-  }
-}
 
 test('cosine schedule with linear warmup matches the hand formula', () => {
   const s = { baseLr: 0.1, warmupSteps: 4, totalSteps: 14 };
