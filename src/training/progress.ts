@@ -64,7 +64,7 @@ class Bar implements ProgressSink {
     );
   }
   startEpoch(epoch: number, epochs: number | undefined, steps: number | undefined): void {
-    const label = epochs ? `epoch ${epoch + 1}/${epochs}` : `pass ${epoch + 1}`;
+    const label = epochLabel(epoch, epochs);
     if (this.started) this.bar.stop();
     this.bar.start(steps ?? 0, 0, { label, loss: '-', acc: '-', ips: '-' });
     this.started = true;
@@ -102,9 +102,13 @@ export function createProgress(mode: ProgressMode, stream: NodeJS.WritableStream
   return new Lines(stream);
 }
 
+/** "epoch 3/7" when the number of epochs is known, else "pass 3" (epoch counted from 0). */
+function epochLabel(epoch: number, epochs: number | undefined): string {
+  return epochs ? `epoch ${epoch + 1}/${epochs}` : `pass ${epoch + 1}`;
+}
+
 export function epochLine(epoch: number, epochs: number | undefined, step: number, lr: number, v: { loss: number; acc: number; imagesPerSec: number }, elapsed: number): string {
-  const e = epochs ? `epoch ${epoch + 1}/${epochs}` : `pass ${epoch + 1}`;
-  return `${e} step ${step}  lr ${lr.toPrecision(3)}  ${fmt(v)}  ${formatDuration(elapsed)}`;
+  return `${epochLabel(epoch, epochs)} step ${step}  lr ${lr.toPrecision(3)}  ${fmt(v)}  ${formatDuration(elapsed)}`;
 }
 
 export function formatDuration(seconds: number): string {
