@@ -20,6 +20,21 @@ export class KernelScope {
     return out;
   }
 
+  /** A new float32 tensor of `shape` in the WASM heap (contents undefined); freed by dispose() unless kept. */
+  alloc(shape: number[]): TensorInfo {
+    const out = this.backend.makeOutput(shape, 'float32');
+    this.made.push(out);
+    return out;
+  }
+
+  /**
+   * A Float32Array view of `t`'s data in the WASM heap. Take views only after the last alloc() or run()
+   * of a kernel step: an allocation may grow (and so replace) the heap, detaching earlier views.
+   */
+  heap(t: TensorInfo): Float32Array {
+    return this.backend.typedArrayFromHeap(t) as Float32Array;
+  }
+
   reshape(x: TensorInfo, shape: number[]): TensorInfo {
     return this.run('Reshape', { x }, { shape });
   }
