@@ -7,7 +7,10 @@
 //                    L_simple step (t, ε, 10% null labels), backward, AdamW (synthaug: 8 micro-batches
 //                    of 8 with summed gradients, see below; PyTorch: one pass of 64)
 //   inception-infer  FID Inception-v3, 299x299x3, batch 16: eval forward to pool features and logits
-// Each side: warm-up steps, then timed steps; the median step time gives images/s.
+//   conv-peak        one 3x3 convolution 64->64 on 16x16x64, batch 128, forward only: not an issue target but
+//                    the ceiling of the others, the convolution throughput of each side (GFLOP/s printed)
+// Each side: warm-up steps, then timed steps; the median step time gives images/s. PyTorch's steps are
+// short and its step time varies run to run, so it gets at least 3 warm-up and 10 timed steps.
 //
 //   node dist/bench/compute.js [--case NAME[,NAME]] [--batch N] [--warmup N] [--steps N] [--profile] [--no-torch]
 // --profile prints the kernels taking the most time in one synthaug step of each case.
@@ -35,8 +38,10 @@ interface Case {
   name: string;
   what: string;
   batch: number;
-  /** Target ratio synthaug / PyTorch images/s (issue 3: ≥ 0.5 for training and inference). */
-  target: number;
+  /** Target ratio synthaug / PyTorch images/s (issue 3: ≥ 0.5 for training and inference); none for a ceiling. */
+  target?: number;
+  /** Floating-point operations per image, where the case is one known computation (printed as GFLOP/s). */
+  flopsPerImage?: number;
   /** Builds the network and returns one step (synchronous: it reads back the loss or output). */
   setup(batch: number): { step: () => void; dispose: () => void };
 }
@@ -148,7 +153,30 @@ const cases: Case[] = [
       };
     },
   },
+  {
+    name: 'conv-peak',
+    what: 'ceiling: 3x3 conv 64->64 on 16x16, fwd',
+    batch: 128,
+    flopsPerImage: 2 * 16 * 16 * 64 * 64 * 9,
+    setup(batch) {
+      const rng = new Rng(0);
+      const x = tf.tensor4d(Float32Array.from({ length: batch * 16 * 16 * 64 }, () => rng.normal()), [batch, 16, 16, 64]);
+      const w = tf.tensor4d(Float32Array.from({ length: 9 * 64 * 64 }, () => rng.normal() * 0.05), [3, 3, 64, 64]);
+      return {
+        step: () => {
+          const s = tf.tidy(() => tf.sum(tf.conv2d(x, w, 1, 'same')));
+          s.dataSync();
+          s.dispose();
+        },
+        dispose: () => tf.dispose([x, w]),
+      };
+    },
+  },
 ];
+
+function gflops(imagesPerSec: number, flopsPerImage: number): string {
+  return ((imagesPerSec * flopsPerImage) / 1e9).toFixed(0);
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -243,7 +271,7 @@ export async function run(opts: ComputeOptions = {}): Promise<void> {
     } finally {
       dispose();
     }
-    const torch = opts.torch === false ? { skipped: 'disabled (--no-torch)' } : runTorch(c, warmup, steps);
+    const torch = opts.torch === false ? { skipped: 'disabled (--no-torch)' } : runTorch(c, Math.max(warmup, 3), Math.max(steps, 10));
     if (torch.skipped || torch.imagesPerSec === undefined) {
       console.log(`${c.name}: PyTorch reference skipped: ${torch.skipped}`);
       rows.push(`${c.what.padEnd(40)} ${String(c.batch).padStart(5)} ${ours.toFixed(1).padStart(10)} ${'-'.padStart(10)} ${'-'.padStart(7)}`);
@@ -251,8 +279,14 @@ export async function run(opts: ComputeOptions = {}): Promise<void> {
     }
     const ratio = ours / torch.imagesPerSec;
     console.log(`${c.name}: PyTorch ${torch.torch} (${torch.threads} threads) median ${torch.medianMs?.toFixed(0)} ms → ${torch.imagesPerSec.toFixed(1)} images/s`);
+    const verdict =
+      c.target !== undefined
+        ? `${ratio >= c.target ? 'meets' : 'misses'} ≥ ${c.target}`
+        : c.flopsPerImage
+          ? `${gflops(ours, c.flopsPerImage)} vs ${gflops(torch.imagesPerSec, c.flopsPerImage)} GFLOP/s`
+          : '';
     rows.push(
-      `${c.what.padEnd(40)} ${String(c.batch).padStart(5)} ${ours.toFixed(1).padStart(10)} ${torch.imagesPerSec.toFixed(1).padStart(10)} ${ratio.toFixed(2).padStart(7)}  ${ratio >= c.target ? 'meets' : 'misses'} ≥ ${c.target}`,
+      `${c.what.padEnd(40)} ${String(c.batch).padStart(5)} ${ours.toFixed(1).padStart(10)} ${torch.imagesPerSec.toFixed(1).padStart(10)} ${ratio.toFixed(2).padStart(7)}  ${verdict}`,
     );
   }
   console.log(`\n${'case'.padEnd(40)} ${'batch'.padStart(5)} ${'synthaug'.padStart(10)} ${'PyTorch'.padStart(10)} ${'ratio'.padStart(7)}   (images/s)`);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch half of synthaug's compute benchmark (bench/compute.ts): the same networks, batches and steps.
 
-  /usr/bin/python3 bench/reference/torch_bench.py --case resnet20-train|unet-train|inception-infer \
+  /usr/bin/python3 bench/reference/torch_bench.py --case resnet20-train|unet-train|inception-infer|conv-peak \
       --batch B --warmup W --steps N [--params]
 
 Prints one JSON line: {"case", "batch", "stepsMs": [...], "medianMs", "imagesPerSec", "threads", "torch",
@@ -121,7 +121,18 @@ def inception_infer(batch):
     return net, step
 
 
-CASES = {"resnet20-train": resnet20_train, "unet-train": unet_train, "inception-infer": inception_infer}
+def conv_peak(batch):
+    conv = nn.Conv2d(64, 64, 3, padding=1, bias=False).eval()
+    x = torch.randn(batch, 64, 16, 16)
+
+    def step():
+        with torch.no_grad():
+            return conv(x).sum().item()
+
+    return conv, step
+
+
+CASES = {"conv-peak": conv_peak, "resnet20-train": resnet20_train, "unet-train": unet_train, "inception-infer": inception_infer}
 
 
 def main():
