@@ -7,6 +7,7 @@ import '@tensorflow/tfjs'; // registers the gradient functions (tfjs-core alone 
 import { Conv2d, BatchNorm, GroupNorm, LayerNorm, Linear, Sequential, Lambda } from '../src/nn/index.js';
 import { Rng } from '../src/util/rng.js';
 import { assertClose } from './helpers/close.js';
+import { checkNormGradients, plainBatchNorm, plainGroupNorm } from './helpers/norm.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -110,38 +111,10 @@ test('the same seed builds the same weights', () => {
   assert.notDeepEqual(a, c);
 });
 
-/** Gradients of sum(r ⊙ norm(x)) w.r.t. x, weight and bias: the layer's custom backward vs autodiff of plain ops. */
-function checkNormGradients(layer: BatchNorm | GroupNorm, plain: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor, shape: number[], seed: number): void {
-  const rng = new Rng(seed);
-  const c = shape[shape.length - 1];
-  const x = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal() * 2 + 0.5), shape);
-  const r = tf.tensor(Float32Array.from({ length: x.size }, () => rng.normal()), shape);
-  layer.weight.assign(tf.tensor1d(Float32Array.from({ length: c }, () => 1 + rng.normal() * 0.3)));
-  layer.bias.assign(tf.tensor1d(Float32Array.from({ length: c }, () => rng.normal() * 0.3)));
-  const loss = (y: tf.Tensor) => tf.sum(tf.mul(y, r)) as tf.Scalar;
-  const dx = tf.grad((xx: tf.Tensor) => loss(layer.forward(xx, { training: true })))(x);
-  const { grads } = tf.variableGrads(() => loss(layer.forward(x, { training: true })), [layer.weight, layer.bias]);
-  const ref = tf.grads((xx: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => loss(plain(xx, w, b)))([x, tf.clone(layer.weight), tf.clone(layer.bias)]);
-  assertClose(dx.dataSync(), ref[0].dataSync(), 1e-4);
-  assertClose(grads[layer.weight.name].dataSync(), ref[1].dataSync(), 1e-4);
-  assertClose(grads[layer.bias.name].dataSync(), ref[2].dataSync(), 1e-4);
-}
-
 test('BatchNorm training-mode gradients equal autodiff of the plain formula', () => {
-  const plain = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => {
-    const { mean, variance } = tf.moments(x, [0, 1, 2]);
-    return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), w), b);
-  };
-  checkNormGradients(new BatchNorm(3), plain, [4, 3, 5, 3], 11);
+  checkNormGradients(new BatchNorm(3), plainBatchNorm, [4, 3, 5, 3], 11);
 });
 
 test('GroupNorm gradients equal autodiff of the plain formula', () => {
-  const [B, H, W, C, G] = [2, 3, 4, 6, 3];
-  const plain = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => {
-    const g = tf.reshape(x, [B, H, W, G, C / G]);
-    const { mean, variance } = tf.moments(g, [1, 2, 4], true);
-    const xhat = tf.reshape(tf.div(tf.sub(g, mean), tf.sqrt(tf.add(variance, 1e-5))), [B, H, W, C]);
-    return tf.add(tf.mul(xhat, w), b);
-  };
-  checkNormGradients(new GroupNorm(G, C), plain, [B, H, W, C], 12);
+  checkNormGradients(new GroupNorm(3, 6), plainGroupNorm(3), [2, 3, 4, 6], 12);
 });

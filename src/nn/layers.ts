@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, type ForwardContext } from './module.js';
 import { kaimingNormal, uniform } from './init.js';
+import { channelAffine, channelDot, channelSum } from './channels.js';
 import type { Rng } from '../util/rng.js';
 
 export type Padding = 'same' | 'valid' | number | [number, number];
@@ -102,30 +103,34 @@ export class BatchNorm extends Module {
   /**
    * Training mode as one differentiable node with the closed-form backward pass (Ioffe & Szegedy 2015, §3):
    * dx = γ·σ⁻¹/n · (n·dy − Σdy − x̂·Σ(dy·x̂)), dγ = Σ(dy·x̂), dβ = Σdy, sums over all axes but the channels.
-   * Autodiff through tf.moments costs several times more reductions and broadcasts on WASM.
+   * Both halves are per-channel statistics and affine maps of x and dy (src/nn/channels.ts): forward
+   * y = x·(γσ⁻¹) + (β − μγσ⁻¹); backward dx = dy·a + x·b + d with a = γσ⁻¹, b = −a·σ⁻¹·Σ(dy·x̂)/n and
+   * d = −a·Σdy/n − μ·b. x, not x̂, is kept for the backward pass.
    */
   private trainingForward(input: tf.Tensor, eps: number): tf.Tensor {
-    const axes = input.shape.slice(0, -1).map((_, i) => i);
     const n = input.size / input.shape[input.rank - 1];
     const m = this.opts.momentum ?? 0.1;
-    const forward = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
-      const { mean, variance } = tf.moments(x, axes); // [C]
+    const forward = (x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, save: tf.GradSaveFunc) => {
+      const mean = tf.div(channelSum(x), n); // [C]
+      const variance = tf.div(tf.relu(channelDot(x, x, mean)[1]), n); // Σ x·(x − μ) = Σ (x − μ)²
       // Running statistics are side effects outside the loss: no gradient flows to them.
       const unbiased = tf.mul(variance, n / Math.max(1, n - 1));
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(unbiased, m)));
-      const invStd = tf.rsqrt(tf.add(variance, eps)); // [C]
-      const xhat = tf.mul(tf.sub(x, mean), invStd); // [B, H, W, C]
-      save([xhat, invStd, gamma]);
+      const invStd = tf.rsqrt(tf.add(variance, eps)) as tf.Tensor1D; // [C]
+      const scale = tf.mul(invStd, gamma) as tf.Tensor1D;
+      save([x, mean, invStd, gamma]);
       return {
-        value: tf.add(tf.mul(xhat, gamma), beta),
+        value: channelAffine(x, scale, tf.sub(beta, tf.mul(mean, scale))),
         gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
           const g = dy as tf.Tensor;
-          const [xh, inv, gm] = saved;
-          const sumDy = tf.sum(g, axes); // [C]
-          const sumDyXhat = tf.sum(tf.mul(g, xh), axes); // [C]
-          const centred = tf.sub(tf.sub(tf.mul(g, n), sumDy), tf.mul(xh, sumDyXhat));
-          return [tf.mul(centred, tf.mul(gm, tf.div(inv, n))), sumDyXhat, sumDy];
+          const [xs, mu, inv, gm] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+          const [sumDy, sumDyCentred] = channelDot(g, xs, mu); // Σdy, Σdy·(x − μ)
+          const sumDyXhat = tf.mul(sumDyCentred, inv) as tf.Tensor1D;
+          const a = tf.mul(gm, inv) as tf.Tensor1D;
+          const b = tf.mul(a, tf.mul(inv, tf.div(sumDyXhat, -n))) as tf.Tensor1D;
+          const d = tf.sub(tf.mul(a, tf.div(sumDy, -n)), tf.mul(mu, b)) as tf.Tensor1D;
+          return [channelAffine(g, a, d, xs, b), sumDyXhat, sumDy];
         },
       };
     };
@@ -167,30 +172,36 @@ export class GroupNorm extends Module {
   /**
    * One differentiable node with the closed-form backward pass (as BatchNorm's, per sample and group):
    * with d = dy·γ and n = H·W·C/G, dx = σ⁻¹/n · (n·d − Σd − x̂·Σ(d·x̂)) summed over H, W and the group's
-   * channels; dγ = Σ(dy·x̂), dβ = Σdy over B, H, W.
+   * channels; dγ = Σ(dy·x̂), dβ = Σdy over B, H, W. The sums are per-image channel sums (src/nn/channels.ts)
+   * combined over each group's channels; forward and backward are then one affine map each, with [B, C]
+   * coefficients: y = x·a + d, dx = dy·a + x·b + d'.
    */
   forward(input: tf.Tensor): tf.Tensor {
-    const [b, h, w, c] = input.shape; // [B, H, W, C]
-    const grouped = [b, h, w, this.groups, c / this.groups];
-    const groupAxes = [1, 2, 4];
-    const n = h * w * (c / this.groups);
+    const [b, , , c] = input.shape; // [B, H, W, C]
+    const g = this.groups;
+    const n = (input.size / b) / g;
+    /** [B, C] per-channel sums → [B, C] sums over each channel's group. */
+    const overGroup = (t: tf.Tensor) =>
+      tf.reshape(tf.broadcastTo(tf.sum(tf.reshape(t, [b, g, c / g]), 2, true), [b, g, c / g]), [b, c]);
     const forward = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
-      const g = tf.reshape(x, grouped); // [B, H, W, G, C/G]
-      const { mean, variance } = tf.moments(g, groupAxes, true); // [B, 1, 1, G, 1]
-      const invStd = tf.rsqrt(tf.add(variance, this.eps));
-      const xhat = tf.mul(tf.sub(g, mean), invStd); // [B, H, W, G, C/G]
-      save([xhat, invStd, gamma]);
+      const mean = tf.div(overGroup(channelSum(x, true)), n); // [B, C]: each channel's group mean
+      const variance = tf.div(tf.relu(overGroup(channelDot(x, x, mean, true)[1])), n);
+      const invStd = tf.rsqrt(tf.add(variance, this.eps)); // [B, C]
+      const scale = tf.mul(invStd, gamma);
+      save([x, mean, invStd, gamma]);
       return {
-        value: tf.add(tf.mul(tf.reshape(xhat, [b, h, w, c]), gamma), beta),
+        value: channelAffine(x, scale, tf.sub(beta, tf.mul(mean, scale))),
         gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-          const g = dy as tf.Tensor; // [B, H, W, C]
-          const [xh, inv, gm] = saved;
-          const xhFlat = tf.reshape(xh, [b, h, w, c]);
-          const d = tf.reshape(tf.mul(g, gm), grouped);
-          const sumD = tf.sum(d, groupAxes, true);
-          const sumDXhat = tf.sum(tf.mul(d, xh), groupAxes, true);
-          const dx = tf.mul(tf.sub(tf.sub(tf.mul(d, n), sumD), tf.mul(xh, sumDXhat)), tf.div(inv, n));
-          return [tf.reshape(dx, [b, h, w, c]), tf.sum(tf.mul(g, xhFlat), [0, 1, 2]), tf.sum(g, [0, 1, 2])];
+          const grad = dy as tf.Tensor;
+          const [xs, mu, inv, gm] = saved;
+          const [sumDy, sumDyCentred] = channelDot(grad, xs, mu, true); // [B, C]: Σdy, Σdy·(x − μ)
+          const dyXhat = tf.mul(sumDyCentred, inv); // [B, C]: Σ dy·x̂ per image and channel
+          const sumD = overGroup(tf.mul(sumDy, gm)); // Σd over the group
+          const sumDXhat = overGroup(tf.mul(dyXhat, gm)); // Σ d·x̂ over the group
+          const a = tf.mul(gm, inv);
+          const bCoef = tf.mul(tf.square(inv), tf.div(sumDXhat, -n));
+          const d = tf.sub(tf.mul(inv, tf.div(sumD, -n)), tf.mul(mu, bCoef));
+          return [channelAffine(grad, a, d, xs, bCoef), tf.sum(dyXhat, 0), tf.sum(sumDy, 0)];
         },
       };
     };

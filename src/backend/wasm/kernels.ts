@@ -19,6 +19,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { composed, type Shape4 } from './compose.js';
 import { conv2dFilterGrad, conv2dInputGrad, depthwiseFilterGrad, depthwiseInputGrad, geometryOf } from './conv-backprop.js';
 import { maxPoolGrad, resizeNearestNeighborGrad } from './scatter.js';
+import { channelKernels } from './channels.js';
 
 type Args = { inputs: Record<string, TensorInfo>; attrs: Record<string, unknown>; backend: BackendWasm };
 type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
@@ -87,7 +88,8 @@ function unsortedSegmentSum({ inputs, attrs, backend }: Args): TensorInfo {
   return out;
 }
 
-const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo }[] = [
+const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | TensorInfo[] }[] = [
+  ...channelKernels,
   { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilter },
   { kernelName: 'Conv2DBackpropInput', kernelFunc: conv2DBackpropInput },
   { kernelName: 'DepthwiseConv2dNativeBackpropFilter', kernelFunc: depthwiseBackpropFilter },
