@@ -203,9 +203,12 @@ export function conv2dInputGrad(s: KernelScope, dy: TensorInfo, filter: TensorIn
   const [, H, W] = g.inShape;
   const ph = phasePlan(H, g.filterHeight, g.dilations[0], g.strides[0], g.outHeight, g.padTop);
   const pw = phasePlan(W, g.filterWidth, g.dilations[1], g.strides[1], g.outWidth, g.padLeft);
-  const dyP = s.padOrCrop(dy, [[0, 0], ph.pad, pw.pad, [0, 0]]);
-  const y = s.run('Conv2D', { x: dyP, filter: phaseFilter(s, filter, ph, pw) }, {
-    strides: [1, 1], dilations: [ph.dil, pw.dil], pad: 'valid', dataFormat: 'NHWC', dimRoundingMode: undefined,
+  // Cropping is a copy (Slice); padding is left to the conv, which reads zeros there without a copy.
+  const crop = (p: [number, number]): [number, number] => [Math.min(0, p[0]), Math.min(0, p[1])];
+  const pad = (p: [number, number]): [number, number] => [Math.max(0, p[0]), Math.max(0, p[1])];
+  const dyC = s.padOrCrop(dy, [[0, 0], crop(ph.pad), crop(pw.pad), [0, 0]]);
+  const y = s.run('Conv2D', { x: dyC, filter: phaseFilter(s, filter, ph, pw) }, {
+    strides: [1, 1], dilations: [ph.dil, pw.dil], pad: [[0, 0], pad(ph.pad), pad(pw.pad), [0, 0]], dataFormat: 'NHWC', dimRoundingMode: undefined,
   } as never);
   if (ph.stride === 1 && pw.stride === 1) return y;
   return interleavePhases(s, y, ph.stride, pw.stride, H, W);
