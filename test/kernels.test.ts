@@ -52,6 +52,10 @@ function convCases(seed: number, count: number): ConvCase[] {
     { x: [1, 10, 13, 2], k: [2, 2], co: 3, strides: [3, 3], pad: 'valid' }, // leftover rows and columns
     { x: [2, 13, 13, 3], k: [7, 7], co: 4, strides: [2, 2], pad: 'same' }, // ImageNet ResNet stem
     { x: [1, 6, 6, 2], k: [3, 3], co: 2, strides: [2, 1], pad: [[0, 0], [2, 0], [1, 2], [0, 0]] },
+    // Batches and channels in fours take the SIMD layout kernels (layout.wat) of the filter gradient.
+    { x: [4, 6, 5, 8], k: [3, 3], co: 8, strides: [1, 1], pad: 'same' },
+    { x: [8, 9, 9, 4], k: [3, 3], co: 4, strides: [2, 2], pad: 'same' },
+    { x: [4, 7, 7, 4], k: [2, 2], co: 4, strides: [2, 2], pad: 'valid' }, // rows and columns dropped
   ];
   const pads = (k: [number, number]): Pad => {
     const r = rng.int(3);

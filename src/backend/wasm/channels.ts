@@ -10,9 +10,9 @@
 //   SynthaugChannelAffine   u, a, d [, v, b] → u·a + d [+ v·b], a, b, d of shape [C]
 // With attr perImage the sums are taken per image of the leading axis N ([N, C] out, m of shape [N, C]);
 // the affine map takes [N, C] coefficients the same way.
-import { readFileSync } from 'node:fs';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapOffset, simdModule } from './simd.js';
 
 interface ChannelExports {
   colsum(u: number, rows: number, C: number, su: number): void;
@@ -23,24 +23,11 @@ interface ChannelExports {
 
 type Args = { inputs: Record<string, TensorInfo>; attrs: Record<string, unknown>; backend: BackendWasm };
 
-const instances = new WeakMap<WebAssembly.Memory, ChannelExports>();
-let compiled: WebAssembly.Module | undefined;
-
-/** The kernels instantiated on `backend`'s memory (compiled once per process, instantiated once per memory). */
 function kernelsFor(backend: BackendWasm): ChannelExports {
-  const memory = (backend.wasm as unknown as { wasmMemory: WebAssembly.Memory }).wasmMemory;
-  let k = instances.get(memory);
-  if (k === undefined) {
-    compiled ??= new WebAssembly.Module(readFileSync(new URL('./channels.wasm', import.meta.url)));
-    k = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as ChannelExports;
-    instances.set(memory, k);
-  }
-  return k;
+  return simdModule<ChannelExports>(backend, 'channels');
 }
 
-function offset(backend: BackendWasm, t: TensorInfo): number {
-  return (backend.dataIdMap.get(t.dataId) as { memoryOffset: number }).memoryOffset;
-}
+const offset = heapOffset;
 
 /** Rows per kernel call of a reduction: partial sums of blocks are added in float64 here, which keeps
  * a sum over a million rows as accurate as one over a few hundred. */

@@ -10,6 +10,12 @@
 //   top padding (k−1)·d − p.
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { KernelScope, Shape4 } from './compose.js';
+import { heapOffset, simdModule } from './simd.js';
+
+interface LayoutExports {
+  channelsToBatch(src: number, dst: number, N: number, H: number, W: number, C: number, Hc: number, Wc: number): void;
+  batchToTaps(src: number, dst: number, N: number, T: number, C: number): void;
+}
 
 /** Geometry of one forward conv, as backend_util.computeConv2DInfo reports it. */
 export interface ConvGeometry {
@@ -53,11 +59,16 @@ function filterGradAxis(inLen: number, k: number, d: number, s: number, out: num
 
 /**
  * `x` [N,H,W,C] → [C,H',W',N] with rows and columns past H' and W' dropped (H' ≤ H, W' ≤ W): one pass
- * over the WASM heap, several times faster than the generic Transpose and Slice kernels.
+ * over the WASM heap (SIMD, layout.wat, when N and C are multiples of 4), several times faster than the
+ * generic Transpose and Slice kernels.
  */
 function channelsToBatch(s: KernelScope, x: TensorInfo, Hc: number, Wc: number): TensorInfo {
   const [N, H, W, C] = x.shape;
   const out = s.alloc([C, Hc, Wc, N]);
+  if (N % 4 === 0 && C % 4 === 0) {
+    simdModule<LayoutExports>(s.backend, 'layout').channelsToBatch(heapOffset(s.backend, x), heapOffset(s.backend, out), N, H, W, C, Hc, Wc);
+    return out;
+  }
   const src = s.heap(x);
   const dst = s.heap(out);
   const plane = Hc * Wc * N;
@@ -75,10 +86,14 @@ function channelsToBatch(s: KernelScope, x: TensorInfo, Hc: number, Wc: number):
   return out;
 }
 
-/** `dy` [N,Ho,Wo,C] → [Ho,Wo,N,C]: blocks of C floats moved, in one pass over the WASM heap. */
+/** `dy` [N,Ho,Wo,C] → [Ho,Wo,N,C]: blocks of C floats moved, in one pass over the WASM heap (SIMD when C is a multiple of 4). */
 function batchToTaps(s: KernelScope, dy: TensorInfo): TensorInfo {
   const [N, Ho, Wo, C] = dy.shape;
   const out = s.alloc([Ho, Wo, N, C]);
+  if (C % 4 === 0) {
+    simdModule<LayoutExports>(s.backend, 'layout').batchToTaps(heapOffset(s.backend, dy), heapOffset(s.backend, out), N, Ho * Wo, C);
+    return out;
+  }
   const src = s.heap(dy);
   const dst = s.heap(out);
   const taps = Ho * Wo;
