@@ -4,8 +4,8 @@
 //   resnet20-train   ResNet-20 (option-A shortcuts), 32x32x3, batch 128: forward, cross-entropy,
 //                    backward, SGD momentum 0.9 + weight decay 5e-4
 //   unet-train       diffusion U-Net (default config, 6.1M parameters), 28x28x1, batch 64: the DDPM
-//                    L_simple step (t, ε, 10% null labels), backward, AdamW (synthaug: 8 micro-batches
-//                    of 8 with summed gradients, see below; PyTorch: one pass of 64)
+//                    L_simple step (t, ε, 10% null labels), backward, AdamW (synthaug: 4 micro-batches
+//                    of 16 with summed gradients, see below; PyTorch: one pass of 64)
 //   inception-infer  FID Inception-v3, 299x299x3, batch 16: eval forward to pool features and logits
 //   conv-peak        one 3x3 convolution 64->64 on 16x16x64, batch 128, forward only: not an issue target but
 //                    the ceiling of the others, the convolution throughput of each side (GFLOP/s printed)
@@ -31,7 +31,7 @@ import type { Module } from '../src/nn/module.js';
 
 const PYTHON = '/usr/bin/python3';
 /** Images per forward/backward pass of the U-Net step (see the unet-train case). */
-const UNET_MICRO_BATCH = 8;
+const UNET_MICRO_BATCH = 16;
 const TORCH_SCRIPT = fileURLToPath(new URL('../../bench/reference/torch_bench.py', import.meta.url));
 
 interface Case {
@@ -102,8 +102,9 @@ const cases: Case[] = [
       const opt = createOptimizer(model.namedParameters(), { optimizer: 'adamw', momentum: 0, nesterov: false, weightDecay: 0 });
       const schedule = makeSchedule('linear', 1000);
       const rng = new Rng(0);
-      // tfjs keeps every intermediate of the forward pass for the backward pass (~180 MB per 28x28 image
-      // here), and the WASM heap ends at 4 GB: the batch runs as micro-batches of UNET_MICRO_BATCH with
+      // tfjs keeps every intermediate of the forward pass for the backward pass (peak RSS 1.8 GB with 16
+      // images a pass, 3.2 GB with 32; a pass of 64 did not finish in 14 minutes, so close is it to the
+      // WASM heap's 4 GB end): the batch runs as micro-batches of UNET_MICRO_BATCH with
       // summed gradients and one optimizer update. The U-Net has no batch statistics (GroupNorm is per
       // image), so this is the same step as one pass over the whole batch.
       const micro = Math.min(batch, UNET_MICRO_BATCH);

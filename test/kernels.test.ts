@@ -242,6 +242,29 @@ describe('UnsortedSegmentSum on wasm vs cpu', () => {
   }
 });
 
+describe('BatchMatMul with transposed operands on wasm vs cpu', () => {
+  const cases = [
+    { a: [5, 3], b: [5, 4], tA: true, tB: false }, // a linear layer's weight gradient xᵀ·dy
+    { a: [3, 5], b: [4, 5], tA: false, tB: true }, // attention scores q·kᵀ
+    { a: [5, 3], b: [4, 5], tA: true, tB: true },
+    { a: [2, 6, 3], b: [2, 6, 4], tA: true, tB: false },
+    { a: [2, 3, 7, 5], b: [2, 3, 4, 5], tA: false, tB: true },
+    { a: [1, 6, 3], b: [3, 6, 2], tA: true, tB: false }, // broadcast batch
+    { a: [4, 3], b: [3, 2], tA: false, tB: false },
+  ];
+  for (const c of cases) {
+    test(`a=[${c.a}]${c.tA ? 'ᵀ' : ''} b=[${c.b}]${c.tB ? 'ᵀ' : ''}`, async () => {
+      const rng = new Rng(c.a.length * 10 + c.b[0]);
+      const inputs = { a: randn(rng, c.a), b: randn(rng, c.b) };
+      const attrs = { transposeA: c.tA, transposeB: c.tB };
+      const ref = await runOn('cpu', 'BatchMatMul', inputs, attrs);
+      const got = await runOn('wasm', 'BatchMatMul', inputs, attrs);
+      assert.deepEqual(got.shape, ref.shape);
+      assert.ok(relErr(got.values, ref.values) <= TOL, `relative error ${relErr(got.values, ref.values)}`);
+    });
+  }
+});
+
 describe('MaxPoolGrad on wasm vs the definition', () => {
   // The first maximal element of each window (row-major) receives the window's dy.
   function direct(x: Float32Array, dy: Float32Array, shape: number[], k: number, s: number, info: tf.backend_util.Conv2DInfo) {

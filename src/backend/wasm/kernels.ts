@@ -88,7 +88,29 @@ function unsortedSegmentSum({ inputs, attrs, backend }: Args): TensorInfo {
   return out;
 }
 
+/**
+ * BatchMatMul with transposeA or transposeB: tfjs-backend-wasm runs these 7–15× slower than an
+ * explicit Transpose followed by the plain product (bench/kernels.ts), and they are the weight
+ * gradients of every linear layer (dW = xᵀ·dy) and the attention scores (q·kᵀ).
+ */
+function batchMatMul({ inputs, attrs, backend }: Args): TensorInfo {
+  const builtin = builtins.get('BatchMatMul');
+  if (builtin === undefined) throw new Error('the WASM backend has no BatchMatMul kernel to delegate to');
+  const plain = (a: TensorInfo, b: TensorInfo) =>
+    builtin.kernelFunc({ inputs: { a, b }, attrs: { ...attrs, transposeA: false, transposeB: false }, backend } as never) as TensorInfo;
+  if (!attrs.transposeA && !attrs.transposeB) return plain(inputs.a, inputs.b);
+  return composed(backend, (s) => {
+    const swapLast = (t: TensorInfo) => {
+      const r = t.shape.length;
+      return s.transpose(t, [...t.shape.keys()].slice(0, r - 2).concat([r - 1, r - 2]));
+    };
+    const out = plain(attrs.transposeA ? swapLast(inputs.a) : inputs.a, attrs.transposeB ? swapLast(inputs.b) : inputs.b);
+    return out;
+  });
+}
+
 const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | TensorInfo[] }[] = [
+  { kernelName: 'BatchMatMul', kernelFunc: batchMatMul },
   ...channelKernels,
   { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilter },
   { kernelName: 'Conv2DBackpropInput', kernelFunc: conv2DBackpropInput },
