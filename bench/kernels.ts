@@ -3,13 +3,17 @@
 // composition, the cpu backend's Conv2DBackpropFilter (WASM has none) with synthaug's, and shows the
 // forward conv2d for scale. The cpu kernel takes about a minute per call at batch 128, so that pair is
 // timed at batch 8 (CPU_BATCH). Each of our results is checked against the reference it is timed beside.
-// Run: npx tsc -p . && node dist/bench/kernels.js
+// Then the other kernels synthaug replaces, each beside what runs without it: BatchMatMul with a
+// transposed operand (tfjs-backend-wasm's own kernel vs an explicit transpose and the plain product),
+// and a training-mode BatchNorm/GroupNorm forward and backward (tfjs ops vs the SIMD channel kernels).
+// Run: npm run build && node dist/bench/kernels.js
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { builtinWasmKernel, initBackend, registerWasmKernels, unregisterWasmKernels } from '../src/backend/index.js';
 import { relErr } from '../src/backend/compare.js';
 import { createClassifier } from '../src/models/registry.js';
+import { BatchNorm, GroupNorm } from '../src/nn/index.js';
 
 interface Shape { name: string; x: [number, number, number, number]; k: number; co: number; stride: number }
 
@@ -98,10 +102,57 @@ export async function run(): Promise<void> {
     rows.push([s.name, f(fwd.ms), inTfjs ? f(inTfjs.ms) : '-', f(inOurs.ms), inTfjs ? `${(inTfjs.ms / inOurs.ms).toFixed(1)}x` : '-',
       f(fOurs.ms), f(fCpu.ms), f(fOursSmall.ms), `${(fCpu.ms / fOursSmall.ms).toFixed(0)}x`, err.toExponential(1)]);
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   process.stdout.write(`kernel ms per call, batch 128 unless marked (median of ${reps}; cpu: 1 call); ${info.reasons.at(-1)}\n`);
-  for (const r of rows) process.stdout.write(`${r.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ')}\n`);
+  printTable(rows);
+  replacedKernels(reps);
   threadSpeedup(reps);
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) process.stdout.write(`${r.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ')}\n`);
+}
+
+/** Median ms of `fn` with synthaug's WASM kernels and without them (tfjs-backend-wasm alone), and the outputs' relErr. */
+function withAndWithout(fn: () => tf.Tensor, reps: number): [string, string, string, string] {
+  const ours = time(fn, reps);
+  unregisterWasmKernels();
+  let theirs: { ms: number; out: Float32Array };
+  try {
+    theirs = time(fn, reps);
+  } finally {
+    registerWasmKernels();
+  }
+  return [theirs.ms.toFixed(1), ours.ms.toFixed(1), `${(theirs.ms / ours.ms).toFixed(1)}x`, relErr(ours.out, theirs.out).toExponential(1)];
+}
+
+function replacedKernels(reps: number): void {
+  const rows: string[][] = [['kernel', 'tfjs-wasm ms', 'synthaug ms', 'speedup', 'relErr']];
+  const matmuls = [
+    { name: 'BatchMatMul [392,128]ᵀ·[392,384] (U-Net qkv dW)', a: [392, 128], b: [392, 384], tA: true, tB: false },
+    { name: 'BatchMatMul [8320,192]ᵀ·[8320,768] (ViT MLP dW)', a: [8320, 192], b: [8320, 768], tA: true, tB: false },
+    { name: 'BatchMatMul [32,49,32]·[32,49,32]ᵀ (scores)', a: [32, 49, 32], b: [32, 49, 32], tA: false, tB: true },
+  ];
+  for (const m of matmuls) {
+    const a = tf.tensor(randomData(m.a, 5), m.a);
+    const b = tf.tensor(randomData(m.b, 6), m.b);
+    rows.push([m.name, ...withAndWithout(() => tf.matMul(a, b, m.tA, m.tB), reps)]);
+    tf.dispose([a, b]);
+  }
+  const norms = [
+    { name: 'BatchNorm fwd+bwd [128,32,32,16]', layer: new BatchNorm(16), x: [128, 32, 32, 16] },
+    { name: 'GroupNorm(32) fwd+bwd [16,28,28,64]', layer: new GroupNorm(32, 64), x: [16, 28, 28, 64] },
+  ];
+  for (const n of norms) {
+    const x = tf.tensor(randomData(n.x, 7), n.x);
+    const r = tf.tensor(randomData(n.x, 8), n.x);
+    const dx = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(n.layer.forward(xx, { training: true }), r)) as tf.Scalar);
+    rows.push([n.name, ...withAndWithout(() => dx(x), reps)]);
+    tf.dispose([x, r]);
+    n.layer.dispose();
+  }
+  process.stdout.write(`\nother replaced kernels, ms per call (median of ${reps})\n`);
+  printTable(rows);
 }
 
 /** One ResNet-20 training step (32x32, batch 128, SGD momentum): median ms of `reps` after a warm-up. */

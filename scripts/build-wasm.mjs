@@ -16,13 +16,24 @@ function* watFiles(dir) {
   }
 }
 
-for (const src of watFiles(join(root, 'src'))) {
-  const mod = wabt.parseWat(src, readFileSync(src, 'utf8'), { simd: true, threads: true });
+const SHARED_MEMORY = '(memory 1 65536 shared)';
+
+function assemble(name, text, out) {
+  const mod = wabt.parseWat(name, text, { simd: true, threads: true });
   // wabt's own validator refuses shared memories whatever the features; node's compiler validates instead.
   const { buffer } = mod.toBinary({});
+  mod.destroy();
   new WebAssembly.Module(buffer);
-  const out = join(root, 'dist', relative(root, src)).replace(/\.wat$/, '.wasm');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, buffer);
-  mod.destroy();
+}
+
+// Each module imports tfjs's memory, which is shared in the threaded WASM build and not in the other:
+// <name>.wasm imports a shared memory, <name>.unshared.wasm a plain one.
+for (const src of watFiles(join(root, 'src'))) {
+  const text = readFileSync(src, 'utf8');
+  if (!text.includes(SHARED_MEMORY)) throw new Error(`${src}: expected the memory import ${SHARED_MEMORY}`);
+  const out = join(root, 'dist', relative(root, src)).replace(/\.wat$/, '.wasm');
+  assemble(src, text, out);
+  assemble(src, text.replace(SHARED_MEMORY, '(memory 1 65536)'), out.replace(/\.wasm$/, '.unshared.wasm'));
 }

@@ -76,21 +76,33 @@ describe('WASM threads', () => {
     const x = tf.randomNormal([8, 16, 16, 8], 0, 1, 'float32', 1);
     const w = tf.randomNormal([3, 3, 8, 8], 0, 1, 'float32', 2);
     const y = tf.conv2d(x, w, 1, 'same').dataSync();
-    process.stdout.write(JSON.stringify({ threads: info.threads, sum: y.reduce((a, b) => a + b, 0) }));`;
+    // Gradients through synthaug's WASM kernels (conv filter/input gradients with the SIMD layout module,
+    // BatchNorm and GroupNorm on the SIMD channel module, BatchMatMul with a transposed operand), which
+    // load a different .wasm for the single-threaded build's unshared memory.
+    const { BatchNorm, GroupNorm } = await import(${JSON.stringify(new URL('../src/nn/index.js', import.meta.url).href)});
+    const bn = new BatchNorm(8);
+    const gn = new GroupNorm(2, 8);
+    const r = tf.randomNormal([8, 16, 16, 8], 0, 1, 'float32', 3);
+    const loss = (a, b) => tf.sum(tf.mul(gn.forward(bn.forward(tf.conv2d(a, b, 1, 'same'), { training: true })), r));
+    const [gx, gw] = tf.grads(loss)([x, w]);
+    const m = tf.matMul(tf.reshape(x, [256, 64]), tf.reshape(gx, [256, 64]), true, false);
+    const sum = (t) => t.dataSync().reduce((a, b) => a + Math.abs(b), 0);
+    process.stdout.write(JSON.stringify({ threads: info.threads, sum: y.reduce((a, b) => a + b, 0), grads: [sum(gx), sum(gw), sum(m)] }));`;
   const runWith = (threads: string) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
       env: { ...process.env, SYNTHAUG_WASM_THREADS: threads }, encoding: 'utf8', timeout: 60_000,
     });
     assert.equal(r.status, 0, `exit ${r.status} signal ${r.signal}: ${r.stderr}`); // and it exits by itself
-    return JSON.parse(r.stdout) as { threads: number; sum: number };
+    return JSON.parse(r.stdout) as { threads: number; sum: number; grads: number[] };
   };
 
-  test('SYNTHAUG_WASM_THREADS picks the pool size; results agree; the process exits when done', () => {
+  test('SYNTHAUG_WASM_THREADS picks the pool size; outputs and gradients agree; the process exits when done', () => {
     const one = runWith('1');
     assert.equal(one.threads, 1);
     const two = runWith('2');
     assert.equal(two.threads, 2);
     assert.ok(Math.abs(one.sum - two.sum) <= 1e-3 * Math.max(1, Math.abs(one.sum)), `${one.sum} vs ${two.sum}`);
+    one.grads.forEach((g, i) => assert.ok(Math.abs(g - two.grads[i]) <= 1e-3 * Math.max(1, g), `gradient ${i}: ${g} vs ${two.grads[i]}`));
   });
 
   test('by default WASM uses every available core (at most 8)', async () => {
