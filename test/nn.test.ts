@@ -7,7 +7,7 @@ import '@tensorflow/tfjs'; // registers the gradient functions (tfjs-core alone 
 import { Conv2d, BatchNorm, GroupNorm, LayerNorm, Linear, Sequential, Lambda } from '../src/nn/index.js';
 import { Rng } from '../src/util/rng.js';
 import { assertClose } from './helpers/close.js';
-import { checkNormGradients, plainBatchNorm, plainGroupNorm } from './helpers/norm.js';
+import { checkNormGradients, plainBatchNorm, plainGroupNorm, plainLayerNorm } from './helpers/norm.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -117,4 +117,8 @@ test('BatchNorm training-mode gradients equal autodiff of the plain formula', ()
 
 test('GroupNorm gradients equal autodiff of the plain formula', () => {
   checkNormGradients(new GroupNorm(3, 6), plainGroupNorm(3), [2, 3, 4, 6], 12);
+});
+
+test('LayerNorm gradients equal autodiff of the plain formula', () => {
+  checkNormGradients(new LayerNorm(6), plainLayerNorm, [2, 5, 6], 13);
 });

@@ -1,15 +1,15 @@
 // The SIMD channel kernels of the WASM backend (src/backend/wasm/channels.wat) and the normalisation
-// layers built on them: kernel outputs vs the plain-ops definitions on cpu, and BatchNorm/GroupNorm
+// layers built on them: kernel outputs vs the plain-ops definitions on cpu, and BatchNorm/GroupNorm/LayerNorm
 // forward and gradients on wasm vs autodiff of their plain formulas.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { channelAffine, channelDot, channelSum } from '../src/nn/channels.js';
-import { BatchNorm, GroupNorm } from '../src/nn/index.js';
+import { BatchNorm, GroupNorm, LayerNorm } from '../src/nn/index.js';
 import { Rng } from '../src/util/rng.js';
 import { assertClose } from './helpers/close.js';
-import { checkNormGradients, plainBatchNorm, plainGroupNorm } from './helpers/norm.js';
+import { checkNormGradients, plainBatchNorm, plainGroupNorm, plainLayerNorm } from './helpers/norm.js';
 
 before(async () => {
   await import('@tensorflow/tfjs-backend-cpu');
@@ -86,6 +86,12 @@ describe('normalisation layers on wasm vs autodiff of their plain formulas', () 
   });
   test('GroupNorm, 3 groups of 2 channels (tfjs ops)', () => {
     checkNormGradients(new GroupNorm(3, 6), plainGroupNorm(3), [2, 3, 4, 6], 24);
+  });
+  test('LayerNorm, 16 features (SIMD parameter gradients), 300 rows', () => {
+    checkNormGradients(new LayerNorm(16), plainLayerNorm, [4, 75, 16], 25);
+  });
+  test('LayerNorm, 6 features (tfjs ops)', () => {
+    checkNormGradients(new LayerNorm(6), plainLayerNorm, [3, 7, 6], 26);
   });
   test('BatchNorm training leaves no tensors behind', () => {
     const bn = new BatchNorm(8);

@@ -150,10 +150,31 @@ export class LayerNorm extends Module {
     this.bias = this.param('bias', tf.zeros([dim]));
   }
 
-  forward(x: tf.Tensor): tf.Tensor {
-    const { mean, variance } = tf.moments(x, -1, true);
-    const xhat = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
-    return tf.add(tf.mul(xhat, this.weight), this.bias);
+  /**
+   * One differentiable node with the closed-form backward pass: with g = dy·γ and means over the last axis,
+   * dx = σ⁻¹·(g − mean(g) − x̂·mean(g·x̂)); dγ = Σ dy·x̂ and dβ = Σ dy over every other axis (channel sums,
+   * src/nn/channels.ts). Autodiff through tf.moments records several times more ops.
+   */
+  forward(input: tf.Tensor): tf.Tensor {
+    const forward = (x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, save: tf.GradSaveFunc) => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      const invStd = tf.rsqrt(tf.add(variance, this.eps));
+      const xhat = tf.mul(tf.sub(x, mean), invStd);
+      save([xhat, invStd, gamma]);
+      return {
+        value: channelAffine(xhat, gamma, beta),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const grad = dy as tf.Tensor;
+          const [xh, inv, gm] = saved;
+          const g = tf.mul(grad, gm);
+          const centred = tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true)));
+          const [sumDy, sumDyXhat] = channelDot(grad, xh, tf.zerosLike(gm));
+          return [tf.mul(centred, inv), sumDyXhat, sumDy];
+        },
+      };
+    };
+    const op = tf.customGrad(forward as unknown as Parameters<typeof tf.customGrad>[0]);
+    return op(input, this.weight, this.bias);
   }
 }
 

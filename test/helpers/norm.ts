@@ -1,7 +1,7 @@
 // Normalisation layers against autodiff of their plain formulas (tf.moments and broadcasting), on
 // whatever backend is active: the cpu tests check the tfjs-ops path, the wasm tests the SIMD kernels.
 import * as tf from '@tensorflow/tfjs-core';
-import type { BatchNorm, GroupNorm } from '../../src/nn/index.js';
+import type { ForwardContext } from '../../src/nn/module.js';
 import { Rng } from '../../src/util/rng.js';
 import { assertClose } from './close.js';
 
@@ -10,6 +10,11 @@ export type PlainNorm = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 export const plainBatchNorm: PlainNorm = (x, w, b) => {
   const { mean, variance } = tf.moments(x, x.shape.slice(0, -1).map((_, i) => i));
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), w), b);
+};
+
+export const plainLayerNorm: PlainNorm = (x, w, b) => {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-6))), w), b);
 };
 
 export function plainGroupNorm(G: number): PlainNorm {
@@ -23,7 +28,14 @@ export function plainGroupNorm(G: number): PlainNorm {
 }
 
 /** Gradients of sum(r ⊙ norm(x)) w.r.t. x, weight and bias: the layer's custom backward vs autodiff of plain ops. */
-export function checkNormGradients(layer: BatchNorm | GroupNorm, plain: PlainNorm, shape: number[], seed: number): void {
+/** A normalisation layer: BatchNorm, GroupNorm or LayerNorm. */
+export interface NormLayer {
+  weight: tf.Variable;
+  bias: tf.Variable;
+  forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor;
+}
+
+export function checkNormGradients(layer: NormLayer, plain: PlainNorm, shape: number[], seed: number): void {
   const rng = new Rng(seed);
   const c = shape[shape.length - 1];
   const x = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal() * 2 + 0.5), shape);
