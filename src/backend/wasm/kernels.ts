@@ -4,7 +4,8 @@
 // DepthwiseConv2dNativeBackpropFilter/Input and UnsortedSegmentSum (the gradient of gather);
 // Conv2DBackpropInput exists but is a direct loop, several times slower than the composition here
 // (bench/kernels.ts measures both); MaxPoolGrad and ResizeNearestNeighborGrad exist but are wrong in
-// some cases (scatter.ts).
+// some cases (scatter.ts); BatchMatMul with a transposed operand is slow. The Synthaug* kernels
+// (channels.ts) are synthaug's own: the per-channel arithmetic of BatchNorm, GroupNorm and LayerNorm.
 import {
   backend_util,
   getKernel,
@@ -89,9 +90,9 @@ function unsortedSegmentSum({ inputs, attrs, backend }: Args): TensorInfo {
 }
 
 /**
- * BatchMatMul with transposeA or transposeB: tfjs-backend-wasm runs these 7–15× slower than an
- * explicit Transpose followed by the plain product (bench/kernels.ts), and they are the weight
- * gradients of every linear layer (dW = xᵀ·dy) and the attention scores (q·kᵀ).
+ * BatchMatMul with transposeA or transposeB as an explicit Transpose followed by tfjs's plain product:
+ * its own transposed products are 15–25× slower on large operands (bench/kernels.ts), and every linear
+ * layer's weight gradient dW = xᵀ·dy is one. Small batched ones (attention scores q·kᵀ) come out even.
  */
 function batchMatMul({ inputs, attrs, backend }: Args): TensorInfo {
   const builtin = builtins.get('BatchMatMul');
@@ -104,8 +105,7 @@ function batchMatMul({ inputs, attrs, backend }: Args): TensorInfo {
       const r = t.shape.length;
       return s.transpose(t, [...t.shape.keys()].slice(0, r - 2).concat([r - 1, r - 2]));
     };
-    const out = plain(attrs.transposeA ? swapLast(inputs.a) : inputs.a, attrs.transposeB ? swapLast(inputs.b) : inputs.b);
-    return out;
+    return plain(attrs.transposeA ? swapLast(inputs.a) : inputs.a, attrs.transposeB ? swapLast(inputs.b) : inputs.b);
   });
 }
 
@@ -142,7 +142,9 @@ export function registerWasmKernels(): void {
       if (!builtins.has(kernelName)) builtins.set(kernelName, existing);
       unregisterKernel(kernelName, 'wasm');
     }
-    registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as KernelFunc });
+    // A built-in we delegate to (BatchMatMul) keeps its setup step, run when a WASM backend initialises.
+    const setupFunc = builtins.get(kernelName)?.setupFunc;
+    registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as KernelFunc, setupFunc });
   }
 }
 
