@@ -71,6 +71,14 @@ describe('channel kernels on wasm vs the tfjs-ops definitions on cpu', () => {
   }
 });
 
+test('an empty tensor takes the tfjs-ops path (the SIMD loops assume at least one row) and sums to zeros', async () => {
+  await tf.setBackend('wasm');
+  const u = tf.zeros([0, 8]);
+  assert.deepEqual(Array.from(channelSum(u).dataSync()), new Array(8).fill(0));
+  assert.deepEqual(Array.from(channelDot(u, u, tf.zeros([8]))[1].dataSync()), new Array(8).fill(0));
+  assert.deepEqual(channelAffine(u, tf.ones([8]), tf.ones([8])).shape, [0, 8]);
+});
+
 describe('normalisation layers on wasm vs autodiff of their plain formulas', () => {
   before(async () => {
     await tf.setBackend('wasm');

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 function fusedKernel(name: string, x: tf.Tensor): boolean {
-  return x.dtype === 'float32' && x.shape[x.rank - 1] % 4 === 0 && tf.getKernel(name, tf.getBackend()) !== undefined;
+  return x.dtype === 'float32' && x.size > 0 && x.shape[x.rank - 1] % 4 === 0 && tf.getKernel(name, tf.getBackend()) !== undefined;
 }
 
 function reducedAxes(x: tf.Tensor, perImage: boolean): number[] {
@@ -20,9 +20,16 @@ function broadcastable(t: tf.Tensor, x: tf.Tensor): tf.Tensor {
   return t.rank === 1 ? t : tf.reshape(t, [t.shape[0], ...x.shape.slice(1, -1).map(() => 1), t.shape[1] as number]);
 }
 
+/** The [C] or [N, C] zeros that a sum over no rows is (tfjs-backend-wasm 4.22's Sum returns garbage there). */
+function emptySum(u: tf.Tensor, perImage: boolean): tf.Tensor {
+  const C = u.shape[u.rank - 1];
+  return tf.zeros(perImage ? [u.shape[0], C] : [C]);
+}
+
 /** Σ u. */
 export function channelSum(u: tf.Tensor, perImage = false): tf.Tensor {
   if (fusedKernel('SynthaugChannelSum', u)) return tf.engine().runKernel('SynthaugChannelSum', { u }, { perImage }) as tf.Tensor;
+  if (u.size === 0) return emptySum(u, perImage);
   return tf.sum(u, reducedAxes(u, perImage));
 }
 
@@ -31,6 +38,7 @@ export function channelDot(u: tf.Tensor, v: tf.Tensor, m: tf.Tensor, perImage = 
   if (fusedKernel('SynthaugChannelDot', u)) {
     return tf.engine().runKernel('SynthaugChannelDot', { u, v, m }, { perImage }) as [tf.Tensor, tf.Tensor];
   }
+  if (u.size === 0) return [emptySum(u, perImage), emptySum(u, perImage)];
   return tf.tidy(() => {
     const axes = reducedAxes(u, perImage);
     return [tf.sum(u, axes), tf.sum(tf.mul(u, tf.sub(v, broadcastable(m, u))), axes)] as [tf.Tensor, tf.Tensor];

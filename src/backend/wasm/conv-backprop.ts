@@ -65,7 +65,8 @@ function filterGradAxis(inLen: number, k: number, d: number, s: number, out: num
 function channelsToBatch(s: KernelScope, x: TensorInfo, Hc: number, Wc: number): TensorInfo {
   const [N, H, W, C] = x.shape;
   const out = s.alloc([C, Hc, Wc, N]);
-  if (N % 4 === 0 && C % 4 === 0) {
+  // The SIMD loops run their bodies at least once: empty tensors take the JS path.
+  if (N % 4 === 0 && C % 4 === 0 && N * C * Hc * Wc > 0) {
     simdModule<LayoutExports>(s.backend, 'layout').channelsToBatch(heapOffset(s.backend, x), heapOffset(s.backend, out), N, H, W, C, Hc, Wc);
     return out;
   }
@@ -90,7 +91,7 @@ function channelsToBatch(s: KernelScope, x: TensorInfo, Hc: number, Wc: number):
 function batchToTaps(s: KernelScope, dy: TensorInfo): TensorInfo {
   const [N, Ho, Wo, C] = dy.shape;
   const out = s.alloc([Ho, Wo, N, C]);
-  if (C % 4 === 0) {
+  if (C % 4 === 0 && N * Ho * Wo * C > 0) {
     simdModule<LayoutExports>(s.backend, 'layout').batchToTaps(heapOffset(s.backend, dy), heapOffset(s.backend, out), N, Ho * Wo, C);
     return out;
   }
