@@ -1,7 +1,7 @@
 ;; Per-channel reductions and affine maps over channels-last float32 tensors seen as [rows, C], written
 ;; with 128-bit SIMD for the tfjs WASM backend's own (shared) memory. Every pointer is a byte offset in
 ;; that memory, C is a multiple of 4, and the [C]-sized accumulators are added to (not overwritten).
-;; Built to channels.wasm by scripts/build-wasm.mjs; used by src/backend/wasm/channels.ts.
+;; Built to channels.wasm by assemble.mjs; used by src/backend/wasm/channels.ts.
 (module
   (import "env" "memory" (memory 1 65536 shared))
 

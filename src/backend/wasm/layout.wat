@@ -1,6 +1,6 @@
 ;; Layout changes for the WASM convolution gradients (src/backend/wasm/conv-backprop.ts), with 128-bit
 ;; SIMD over the tfjs WASM backend's own (shared) memory. Pointers are byte offsets in that memory.
-;; Built to layout.wasm by scripts/build-wasm.mjs.
+;; Built to layout.wasm by assemble.mjs.
 (module
   (import "env" "memory" (memory 1 65536 shared))
 

@@ -18,7 +18,7 @@ function memoryOf(backend: BackendWasm): WebAssembly.Memory {
 /**
  * The exports of `<name>.wasm` instantiated on `backend`'s memory (compiled once, instantiated once per
  * memory). The threaded WASM build has a shared memory, the single-threaded one a plain memory: each
- * .wat is assembled twice (scripts/build-wasm.mjs) and the variant matching the memory is loaded.
+ * .wat is assembled twice (assemble.mjs) and the variant matching the memory is loaded.
  */
 export function simdModule<T>(backend: BackendWasm, name: string): T {
   const memory = memoryOf(backend);

@@ -1,11 +1,12 @@
 // Assembles the hand-written WASM kernels (src/**/*.wat) into dist/src/**/*.wasm with wabt, beside the
-// compiled TypeScript that loads them. Part of `npm run build` (and so of prepare, test and bench).
+// compiled TypeScript that loads them. Part of `npm run build` (and so of prepare, test and bench);
+// it lives beside the .wat files it assembles.
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const wabt = await wabtInit();
 
 function* watFiles(dir) {
