@@ -5,9 +5,11 @@
 // Filter gradient: dw[i] = Σ_o x[i·d + o·s − p] · dy[o]. Swapping the roles of batch and channels,
 //   that is a conv of x (batch ← Ci, channels ← N) with dy as the filter (taps ← output positions,
 //   in ← N, out ← Co), stride d, dilation s, same top padding p.
-// Input gradient: dx[h] = Σ_{o,i: o·s + i·d − p = h} dy[o] · w[i]. Insert s−1 zeros between the rows
-//   of dy and it is a stride-1 correlation with the flipped filter (in ← Co, out ← Ci), dilation d,
-//   top padding (k−1)·d − p.
+// Input gradient: dx[h] = Σ_{o,i: o·s + i·d − p = h} dy[o] · w[i]. Split by the phase h mod s, each
+//   phase is a stride-1 correlation of dy with its own taps of the flipped filter; all phases run as one
+//   conv with s²·Ci output channels, then interleave (phasePlan below). The depthwise input gradient
+//   still takes the older route: insert s−1 zeros between the rows of dy and correlate with the flipped
+//   filter, dilation d, top padding (k−1)·d − p.
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { KernelScope, Shape4 } from './compose.js';
 import { heapOffset, simdModule } from './simd.js';
@@ -245,13 +247,13 @@ function dilateAndPad(s: KernelScope, dy: TensorInfo, strides: [number, number],
   // The zero-inserted tensor already ends in s−1 zero rows: count them against the bottom padding.
   return s.padOrCrop(t, [[0, 0], [padH[0], padH[1] - (sh - 1)], [padW[0], padW[1] - (sw - 1)], [0, 0]]);
 }
+
 /** Padding of the dilated dy so that a stride-1 correlation with the flipped filter yields `inLen` rows. */
 function inputGradAxis(inLen: number, k: number, d: number, s: number, out: number, pad: number): [number, number] {
   const before = (k - 1) * d - pad;
   const dilatedLen = (out - 1) * s + 1;
   return [before, inLen + (k - 1) * d - dilatedLen - before];
 }
-
 
 /** w [kh,kw,a,b] with both spatial axes reversed, in one pass over the WASM heap (the Reverse kernel is slow). */
 function flipSpatial(s: KernelScope, w: TensorInfo): TensorInfo {
@@ -262,7 +264,8 @@ function flipSpatial(s: KernelScope, w: TensorInfo): TensorInfo {
   const block = a * b;
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
-      dst.set(src.subarray(((kh - 1 - i) * kw + (kw - 1 - j)) * block, ((kh - 1 - i) * kw + (kw - 1 - j) + 1) * block), (i * kw + j) * block);
+      const from = ((kh - 1 - i) * kw + (kw - 1 - j)) * block;
+      dst.set(src.subarray(from, from + block), (i * kw + j) * block);
     }
   }
   return out;
