@@ -10,7 +10,7 @@
 //   SynthaugChannelAffine   u, a, d [, v, b] → u·a + d [+ v·b], a, b, d of shape [C]
 // With attr perImage the sums are taken per image of the leading axis N ([N, C] out, m of shape [N, C]);
 // the affine map takes [N, C] coefficients the same way.
-import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapOffset, simdModule } from './simd.js';
 
@@ -27,8 +27,6 @@ function kernelsFor(backend: BackendWasm): ChannelExports {
   return simdModule<ChannelExports>(backend, 'channels');
 }
 
-const offset = heapOffset;
-
 /** Rows per kernel call of a reduction: partial sums of blocks are added in float64 here, which keeps
  * a sum over a million rows as accurate as one over a few hundred. */
 const BLOCK_ROWS = 256;
@@ -40,21 +38,24 @@ const BLOCK_ROWS = 256;
  */
 function reduceRows(backend: BackendWasm, k: ChannelExports, images: number, u: TensorInfo, v: TensorInfo | null, m: TensorInfo | null): [Float64Array, Float64Array] {
   const C = u.shape[u.shape.length - 1];
-  const rows = size(u) / C / images;
+  const rows = util.sizeFromShape(u.shape) / C / images;
   const scratch = backend.makeOutput([2, C], 'float32');
-  const s = offset(backend, scratch);
+  const s = heapOffset(backend, scratch);
+  const uo = heapOffset(backend, u);
+  const vo = v ? heapOffset(backend, v) : 0;
+  const mPerImage = m !== null && util.sizeFromShape(m.shape) !== C;
   const su = new Float64Array(images * C);
   const suv = new Float64Array(images * C);
   const acc = backend.typedArrayFromHeap(scratch) as Float32Array;
   for (let img = 0; img < images; img++) {
     const base = img * rows * C * 4;
-    const mo = m ? offset(backend, m) + (size(m) === C ? 0 : img * C * 4) : 0;
+    const mo = m ? heapOffset(backend, m) + (mPerImage ? img * C * 4 : 0) : 0;
     for (let r0 = 0; r0 < rows; r0 += BLOCK_ROWS) {
       const n = Math.min(BLOCK_ROWS, rows - r0);
       acc.fill(0);
       const at = base + r0 * C * 4;
-      if (v) k.coldot(offset(backend, u) + at, offset(backend, v) + at, mo, n, C, s, s + C * 4);
-      else k.colsum(offset(backend, u) + at, n, C, s);
+      if (v) k.coldot(uo + at, vo + at, mo, n, C, s, s + C * 4);
+      else k.colsum(uo + at, n, C, s);
       for (let c = 0; c < C; c++) {
         su[img * C + c] += acc[c];
         suv[img * C + c] += acc[C + c];
@@ -63,10 +64,6 @@ function reduceRows(backend: BackendWasm, k: ChannelExports, images: number, u: 
   }
   backend.disposeData(scratch.dataId);
   return [su, suv];
-}
-
-function size(t: TensorInfo): number {
-  return t.shape.reduce((a, b) => a * b, 1);
 }
 
 function output(backend: BackendWasm, shape: number[], values: ArrayLike<number>): TensorInfo {
@@ -97,15 +94,16 @@ function channelDot({ inputs: { u, v, m }, attrs, backend }: Args): TensorInfo[]
 function channelAffine({ inputs: { u, a, d, v, b }, backend }: Args): TensorInfo {
   const k = kernelsFor(backend);
   const C = u.shape[u.shape.length - 1];
-  const perImage = size(a) !== C;
+  const perImage = util.sizeFromShape(a.shape) !== C;
   const images = perImage ? u.shape[0] : 1;
-  const rows = size(u) / C / images;
+  const rows = util.sizeFromShape(u.shape) / C / images;
   const out = backend.makeOutput(u.shape, 'float32');
+  const [uo, oo] = [heapOffset(backend, u), heapOffset(backend, out)];
   for (let img = 0; img < images; img++) {
     const at = img * rows * C * 4;
-    const coef = (t: TensorInfo) => offset(backend, t) + (perImage ? img * C * 4 : 0);
-    if (v && b) k.affine2(offset(backend, u) + at, offset(backend, v) + at, offset(backend, out) + at, rows, C, coef(a), coef(b), coef(d));
-    else k.affine1(offset(backend, u) + at, offset(backend, out) + at, rows, C, coef(a), coef(d));
+    const coef = (t: TensorInfo) => heapOffset(backend, t) + (perImage ? img * C * 4 : 0);
+    if (v && b) k.affine2(uo + at, heapOffset(backend, v) + at, oo + at, rows, C, coef(a), coef(b), coef(d));
+    else k.affine1(uo + at, oo + at, rows, C, coef(a), coef(d));
   }
   return out;
 }
