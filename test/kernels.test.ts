@@ -108,27 +108,42 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm vs cpu', () => {
   }
 });
 
-/** Direct sums over the definition y[n,o,p,co] = Σ x[n, o·sh + i·dh − pt, p·sw + j·dw − pl, ci] · w[i,j,ci,co]. */
-function directConvGrads(x: { shape: number[]; values: Float32Array }, w: { shape: number[]; values: Float32Array },
-  dy: { shape: number[]; values: Float32Array }, s: [number, number], d: [number, number], pt: number, pl: number) {
-  const [N, H, W, Ci] = x.shape;
-  const [kh, kw, , Co] = w.shape;
-  const [, Ho, Wo] = dy.shape;
+type Data = { shape: number[]; values: Float32Array };
+
+/**
+ * Direct sums over the definition y[n,o,p,yc] = Σ x[n, o·sh + i·dh − pt, p·sw + j·dw − pl, xc] · w[i,j,wc] over
+ * the channel triples (xc, wc, yc) of `pairs`, wc indexing w's last two axes flattened: a plain conv pairs
+ * every input channel with every output channel, a depthwise conv each channel with its own multiplier slots.
+ */
+function directGrads(x: Data, w: Data, dy: Data, s: [number, number], d: [number, number], pt: number, pl: number,
+  pairs: [number, number, number][]) {
+  const [N, H, W, Cx] = x.shape;
+  const [kh, kw] = w.shape;
+  const Cw = w.values.length / (kh * kw);
+  const [, Ho, Wo, Cy] = dy.shape;
   const dx = new Float32Array(x.values.length);
   const dw = new Float32Array(w.values.length);
   for (let n = 0; n < N; n++) for (let o = 0; o < Ho; o++) for (let p = 0; p < Wo; p++) for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
     const h = o * s[0] + i * d[0] - pt;
     const v = p * s[1] + j * d[1] - pl;
     if (h < 0 || h >= H || v < 0 || v >= W) continue;
-    for (let ci = 0; ci < Ci; ci++) for (let co = 0; co < Co; co++) {
-      const g = dy.values[((n * Ho + o) * Wo + p) * Co + co];
-      const xi = ((n * H + h) * W + v) * Ci + ci;
-      const wi = ((i * kw + j) * Ci + ci) * Co + co;
+    for (const [xc, wc, yc] of pairs) {
+      const g = dy.values[((n * Ho + o) * Wo + p) * Cy + yc];
+      const xi = ((n * H + h) * W + v) * Cx + xc;
+      const wi = (i * kw + j) * Cw + wc;
       dx[xi] += g * w.values[wi];
       dw[wi] += g * x.values[xi];
     }
   }
   return { dx, dw };
+}
+
+/** Direct gradients of conv2d: w [kh, kw, Ci, Co]. */
+function directConvGrads(x: Data, w: Data, dy: Data, s: [number, number], d: [number, number], pt: number, pl: number) {
+  const [, , Ci, Co] = w.shape;
+  const pairs: [number, number, number][] = [];
+  for (let ci = 0; ci < Ci; ci++) for (let co = 0; co < Co; co++) pairs.push([ci, ci * Co + co, co]);
+  return directGrads(x, w, dy, s, d, pt, pl, pairs);
 }
 
 describe('dilated conv gradients on wasm vs direct sums', () => {
@@ -167,27 +182,12 @@ describe('dilated conv gradients on wasm vs direct sums', () => {
   }
 });
 
-/** Direct sums for y[n,o,p,c·m+k] = Σ x[n, o·sh + i·dh − pt, p·sw + j·dw − pl, c] · w[i,j,c,k]. */
-function directDepthwiseGrads(x: { shape: number[]; values: Float32Array }, w: { shape: number[]; values: Float32Array },
-  dy: { shape: number[]; values: Float32Array }, s: [number, number], d: [number, number], pt: number, pl: number) {
-  const [N, H, W, C] = x.shape;
-  const [kh, kw, , M] = w.shape;
-  const [, Ho, Wo] = dy.shape;
-  const dx = new Float32Array(x.values.length);
-  const dw = new Float32Array(w.values.length);
-  for (let n = 0; n < N; n++) for (let o = 0; o < Ho; o++) for (let p = 0; p < Wo; p++) for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
-    const h = o * s[0] + i * d[0] - pt;
-    const v = p * s[1] + j * d[1] - pl;
-    if (h < 0 || h >= H || v < 0 || v >= W) continue;
-    for (let c = 0; c < C; c++) for (let k = 0; k < M; k++) {
-      const g = dy.values[((n * Ho + o) * Wo + p) * C * M + c * M + k];
-      const xi = ((n * H + h) * W + v) * C + c;
-      const wi = ((i * kw + j) * C + c) * M + k;
-      dx[xi] += g * w.values[wi];
-      dw[wi] += g * x.values[xi];
-    }
-  }
-  return { dx, dw };
+/** Direct gradients of a depthwise conv y[n,o,p,c·m+k]: w [kh, kw, C, m]. */
+function directDepthwiseGrads(x: Data, w: Data, dy: Data, s: [number, number], d: [number, number], pt: number, pl: number) {
+  const [, , C, M] = w.shape;
+  const pairs: [number, number, number][] = [];
+  for (let c = 0; c < C; c++) for (let k = 0; k < M; k++) pairs.push([c, c * M + k, c * M + k]);
+  return directGrads(x, w, dy, s, d, pt, pl, pairs);
 }
 
 describe('depthwise conv gradients on wasm vs cpu and direct sums', () => {
