@@ -11,12 +11,21 @@
 //   gray → RGB replicates the value into the three channels.
 // - Resampling uses sharp's default Lanczos-3 kernel. EXIF orientation is not applied: pixels are
 //   taken as stored, as PIL / torchvision's ImageFolder do.
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
 import { InputError, type InputLocation } from '../errors.js';
 
-// Keep memory bounded in long streams: libvips' operation cache only helps repeated identical work.
-sharp.cache(false);
+let sharpModule: Promise<typeof Sharp> | undefined;
+
+/** sharp (libvips), loaded on the first decode, so that commands that only move tar bytes or encode PNG start without it. */
+function loadSharp(): Promise<typeof Sharp> {
+  sharpModule ??= import('sharp').then(({ default: sharp }) => {
+    // Keep memory bounded in long streams: libvips' operation cache only helps repeated identical work.
+    sharp.cache(false);
+    return sharp;
+  });
+  return sharpModule;
+}
 
 /** How an image of another size is brought to the declared size. */
 export type ResizePolicy = 'none' | 'stretch' | 'center-crop' | 'pad';
@@ -48,6 +57,7 @@ const BLACK = { r: 0, g: 0, b: 0, alpha: 1 };
 
 /** Width, height and channel count as stored in the image header, or an InputError. */
 export async function probeImage(bytes: Buffer, where: InputLocation = {}): Promise<{ width: number; height: number; channels: number; format: string }> {
+  const sharp = await loadSharp();
   try {
     const meta = await sharp(bytes, { failOn: 'error' }).metadata();
     if (!meta.width || !meta.height) throw new Error('no image size in header');
@@ -70,6 +80,7 @@ export async function decodeImage(bytes: Buffer, spec: DecodeSpec, where: InputL
       where,
     );
   }
+  const sharp = await loadSharp();
   let data: Buffer;
   let got: number;
   try {
