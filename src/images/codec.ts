@@ -2,7 +2,7 @@
 // libvips reads) into HWC uint8 pixels of a declared shape, and encodes pixels as deterministic PNG
 // (written directly with node:zlib).
 //
-// Conventions (documented for users in the pack/mix report):
+// Conventions (docs/design.md, Images and tensors):
 // - Pixels are row-major HWC uint8: index (y * width + x) * channels + c.   // [H, W, C]
 // - Alpha is flattened onto BLACK (out = colour × alpha), matching the black background of
 //   Fashion-MNIST-style data; the output never has an alpha channel.
