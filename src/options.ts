@@ -1,5 +1,15 @@
 // Validation helpers shared by every command, so that each option fails with the same message shape.
-import { invalidParameterError } from './errors.js';
+import { UsageError, invalidParameterError } from './errors.js';
+
+/**
+ * Positionals that look like options (anything starting with '-' but '-' itself) are unknown options:
+ * a UsageError, as yargs' strict mode gives. Commands whose positionals may be '-' (stdin) parse unknown
+ * options as positionals, because yargs drops a '-' given as a variadic positional.
+ */
+export function rejectUnknownOptions(positionals: readonly string[]): void {
+  const unknown = positionals.filter((s) => s.startsWith('-') && s !== '-');
+  if (unknown.length > 0) throw new UsageError(`Unknown argument${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+}
 
 export function positiveInt(name: string, value: unknown): number {
   const n = Number(value);

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs'; // registers the gradient functions (tfjs-core alone has none)
 import { Conv2d, BatchNorm, GroupNorm, LayerNorm, Linear, Sequential, Lambda } from '../src/nn/index.js';
+import { weightNameMismatch } from '../src/nn/module.js';
 import { Rng } from '../src/util/rng.js';
 import { assertClose } from './helpers/close.js';
 import { checkNormGradients, plainBatchNorm, plainGroupNorm, plainLayerNorm } from './helpers/norm.js';
@@ -121,4 +122,11 @@ test('GroupNorm gradients equal autodiff of the plain formula', () => {
 
 test('LayerNorm gradients equal autodiff of the plain formula', () => {
   checkNormGradients(new LayerNorm(6), plainLayerNorm, [2, 5, 6], 13);
+});
+
+test('weightNameMismatch names what is missing and what is unexpected, five of each at most', () => {
+  assert.equal(weightNameMismatch(['a', 'b'], ['b', 'a']), undefined);
+  assert.equal(weightNameMismatch(['a', 'b', 'c'], ['b', 'x']), 'missing [a, c], unexpected [x]');
+  const many = Array.from({ length: 7 }, (_, i) => `w${i}`);
+  assert.equal(weightNameMismatch(many, []), 'missing [w0, w1, w2, w3, w4, … (7 in all)], unexpected []');
 });

@@ -6,7 +6,8 @@ import { take } from '../src/stages/take.js';
 import { mapOrdered } from '../src/stages/map.js';
 import { mix, mixKey, type MixInput, type MixOptions } from '../src/stages/mix.js';
 import { withMeta, type Sample } from '../src/shards/sample.js';
-import { everyNth, keyPriority, perClassSubset } from '../src/stages/subset.js';
+import { perClassSubset, workerShare } from '../src/stages/subset.js';
+import { subSeed } from '../src/util/rng.js';
 import { reencode } from '../src/stages/reencode.js';
 import { progress } from '../src/stages/progress.js';
 import { decodeImage, encodePng } from '../src/images/codec.js';
@@ -251,12 +252,16 @@ test('perClassSubset: N per class, seeded by key, order kept, nested in N, indep
   await assert.rejects(pick(1, 1, [{ key: 'nolabel', fields: {} }]), InputError);
 });
 
-test('keyPriority spreads keys evenly; everyNth partitions by position', async () => {
+test('subSeed spreads keys evenly; workerShare partitions by position', async () => {
   const buckets = new Array(10).fill(0);
-  for (let i = 0; i < 10000; i++) buckets[Math.floor((keyPriority(`img-${i}`, 0) / 2 ** 32) * 10)]++;
+  for (let i = 0; i < 10000; i++) buckets[Math.floor((subSeed(0, 'per-class', `img-${i}`) / 2 ** 53) * 10)]++;
   for (const b of buckets) assert.ok(Math.abs(b - 1000) < 150, `buckets ${buckets}`); // sd ≈ 30
+  // The low bit of consecutive keys: FNV-1a alone would alternate it with the last character.
+  const lowBits = Array.from({ length: 1000 }, (_, i) => subSeed(0, 'per-class', `img-${i}`) % 2);
+  const flips = lowBits.slice(1).filter((b, i) => b !== lowBits[i]).length;
+  assert.ok(Math.abs(flips - 500) < 80, `${flips} flips`); // sd ≈ 16
   const items = keys(10).map((k) => sample(k));
-  const parts = await Promise.all([0, 1, 2].map(async (i) => (await collect(everyNth(i, 3)(fromArray(items)))).map((s) => s.key)));
+  const parts = await Promise.all([0, 1, 2].map(async (i) => (await collect(workerShare({ shardIndex: i, numShards: 3 })(fromArray(items)))).map((s) => s.key)));
   assert.deepEqual(parts, [['k0', 'k3', 'k6', 'k9'], ['k1', 'k4', 'k7'], ['k2', 'k5', 'k8']]);
 });
 

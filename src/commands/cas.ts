@@ -2,10 +2,11 @@
 // only, test on real ones; with --real-train, the same recipe on real data side by side.
 // TensorFlow.js and the models load when this command is chosen (builder) or run (handler).
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError } from '../errors.js';
 import type { BackendChoice } from '../backend/index.js';
 import { debug } from '../log.js';
 import type { RecipeArgs } from '../training/args.js';
+import { rejectUnknownOptions } from '../options.js';
+import { checkStdinOnce } from '../shards/index.js';
 import { writeStdout } from './common.js';
 
 interface CasArgs extends RecipeArgs {
@@ -31,16 +32,15 @@ export const casCommand: CommandModule<object, CasArgs> = {
       .example('$0 cas gen-{000..009}.tar --test test.tar --real-train train.tar -o cas --epochs 30 --flip', '') as unknown as Argv<CasArgs>;
   },
   handler: async (args) => {
-    const { checkPositionals, dataOptionsFrom, recipeFrom, replayLimitFrom, sampleSource } = await import('../training/args.js');
+    const { dataOptionsFrom, recipeFrom, replayLimitFrom, sampleSource } = await import('../training/args.js');
     const { initBackend } = await import('../backend/index.js');
     const { classificationAccuracyScore, formatCasLine } = await import('../training/cas.js');
-    checkPositionals(args.generated ?? []);
+    rejectUnknownOptions(args.generated ?? []);
     const recipe = recipeFrom(args);
     const data = dataOptionsFrom(args);
     const replayLimit = replayLimitFrom(args);
     const skipBad = data.skipBad ?? false;
-    const specs = [args.generated, args.test, args['real-train']].flat().filter((s): s is string => s !== undefined);
-    if (specs.filter((s) => s === '-').length > 1) throw new UsageError('stdin (-) can be read only once');
+    checkStdinOnce([args.generated, args.test, args['real-train']].flat().filter((s): s is string => s !== undefined));
     const generated = sampleSource(args.generated, { skipBad, replayLimit });
     const test = sampleSource([args.test], { skipBad, replayLimit });
     const realTrain = args['real-train'] === undefined ? undefined : sampleSource([args['real-train']], { skipBad, replayLimit });

@@ -3,8 +3,7 @@
 //   builder: (y) => sinkArgs(sourceArgs(y)).option('seed', ...)
 // and its handler: openSource(args.sources, sourceOptionsFrom(args)) → stages → writeSink(..., sinkOptionsFrom(args)).
 import type { Argv } from 'yargs';
-import { UsageError } from '../errors.js';
-import { byteSize, nonNegativeInt, positiveInt } from '../options.js';
+import { byteSize, nonNegativeInt, positiveInt, rejectUnknownOptions } from '../options.js';
 import { partition, type SinkOptions, type SourceOptions } from '../shards/index.js';
 
 /** Parsed source arguments (what sourceArgs adds). */
@@ -31,7 +30,7 @@ const SOURCES_HELP =
  *
  * yargs 18 drops a '-' given as a variadic positional (it looks like a flag), so `ls -` or `mix a.tar -`
  * would silently lose stdin. Unknown options are therefore parsed as positionals, and
- * sourceOptionsFrom refuses any that look like an option (exit 2), as strict mode would.
+ * sourceOptionsFrom refuses any that look like an option (rejectUnknownOptions, exit 2).
  */
 export function sourceArgs<T>(y: Argv<T>) {
   return y
@@ -68,8 +67,7 @@ export function sinkArgs<T>(y: Argv<T>) {
 
 /** SourceOptions from parsed arguments, checked (exit 2 on a bad value). */
 export function sourceOptionsFrom(args: Partial<SourceArgs>): SourceOptions {
-  const unknown = (args.sources ?? []).filter((s) => s.startsWith('-') && s !== '-');
-  if (unknown.length > 0) throw new UsageError(`Unknown argument${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+  rejectUnknownOptions(args.sources ?? []);
   const numShards = positiveInt('num-shards', args['num-shards'] ?? 1);
   const shardIndex = nonNegativeInt('shard-index', args['shard-index'] ?? 0);
   partition({ shardIndex, numShards });

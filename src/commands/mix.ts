@@ -3,7 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { UsageError, invalidParameterError } from '../errors.js';
 import { warn } from '../log.js';
 import { numberList, nonNegativeInt, oneOf, positiveInt } from '../options.js';
-import { expandSources, openSource, writeSink, type Sample } from '../shards/index.js';
+import { checkStdinOnce, openSource, readsStdin, writeSink, type Sample } from '../shards/index.js';
 import { STOP_RULES, mix, type MixInput, type StopRule } from '../stages/mix.js';
 import { shuffle } from '../stages/shuffle.js';
 import { take } from '../stages/take.js';
@@ -63,13 +63,13 @@ export const mixCommand: CommandModule<object, MixArgs> = {
     if (weights.length !== specs.length || weights.some((w) => w <= 0)) {
       throw invalidParameterError('weights', `${specs.length} positive numbers (one per source)`, args.weights);
     }
-    const readsStdin = specs.map((spec) => expandSources([spec]).includes('-'));
-    if (readsStdin.filter(Boolean).length > 1) throw new UsageError('stdin (-) can be read only once');
-    if (readsStdin.some(Boolean) && (stop === 'resample' || epochs > 1)) {
+    checkStdinOnce(specs);
+    const stdin = specs.map(readsStdin);
+    if (stdin.some(Boolean) && (stop === 'resample' || epochs > 1)) {
       throw new UsageError(`stdin (-) cannot be re-read: --stop resample and --epochs > 1 need sources that can be re-opened (files, pipe:)`);
     }
 
-    const inputs: MixInput[] = specs.map((spec, i) => ({ spec, reopenable: !readsStdin[i], open: () => openSource([spec], source) }));
+    const inputs: MixInput[] = specs.map((spec, i) => ({ spec, reopenable: !stdin[i], open: () => openSource([spec], source) }));
     const rng = new Rng(seed);
     const [mixSeed, shuffleSeed] = [rng.nextU32(), rng.nextU32()];
     let samples: AsyncIterable<Sample> = mix(inputs, { weights, seed: mixSeed, stop, epochs, onEmpty: (spec) => warn(`mix: source ${spec} has no samples`) });

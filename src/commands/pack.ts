@@ -8,7 +8,7 @@ import { imageSize, nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { openSource, writeSink, type Sample, type Stage } from '../shards/index.js';
 import { progress } from '../stages/progress.js';
 import { reencode } from '../stages/reencode.js';
-import { everyNth, perClassSubset } from '../stages/subset.js';
+import { perClassSubset, workerShare } from '../stages/subset.js';
 import { debug } from '../log.js';
 import { sinkArgs, sinkOptionsFrom, sourceArgs, sourceOptionsFrom, type SinkArgs, type SourceArgs } from './common.js';
 
@@ -96,7 +96,7 @@ export const packCommand: CommandModule<object, PackArgs> = {
       total = dataset.count(opts);
       samples = dataset.samples(opts);
       if (source.numShards! > 1) {
-        stages.push(everyNth(source.shardIndex!, source.numShards!));
+        stages.push(workerShare(source));
         total = Math.ceil((total - source.shardIndex!) / source.numShards!);
       }
       if (args.size !== undefined || decode.channels !== undefined) stages.push(reencode({ spec: decode, skipBad: source.skipBad }));

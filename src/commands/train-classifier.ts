@@ -8,6 +8,8 @@ import type { BackendChoice } from '../backend/index.js';
 import { debug, warn } from '../log.js';
 import { formatMetricsLine } from '../metrics/classification.js';
 import type { RecipeArgs } from '../training/args.js';
+import { rejectUnknownOptions } from '../options.js';
+import { checkStdinOnce } from '../shards/index.js';
 import { writeStdout } from './common.js';
 
 interface TrainArgs extends RecipeArgs {
@@ -40,9 +42,10 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train-classifier --evaluate clf --val test.tar --json', 'evaluate only') as unknown as Argv<TrainArgs>;
   },
   handler: async (args) => {
-    const { checkPositionals, dataOptionsFrom, recipeFrom, replayLimitFrom, sampleSource } = await import('../training/args.js');
+    const { dataOptionsFrom, recipeFrom, replayLimitFrom, sampleSource } = await import('../training/args.js');
     const { initBackend } = await import('../backend/index.js');
-    checkPositionals(args.sources ?? []);
+    rejectUnknownOptions(args.sources ?? []);
+    checkStdinOnce([...(args.sources ?? []), ...(args.val === undefined ? [] : [args.val])]);
     const recipe = recipeFrom(args);
     const data = dataOptionsFrom(args);
     const replayLimit = replayLimitFrom(args);

@@ -9,7 +9,7 @@
 // file; on import those counters are ignored.
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
-import type { Module } from '../nn/module.js';
+import { weightNameMismatch, type Module } from '../nn/module.js';
 import type { NamedTensor } from '../nn/safetensors.js';
 
 /** tfjs layout → PyTorch layout for the state entry `name`. */
@@ -47,12 +47,8 @@ export function exportTorchState(module: Module): Map<string, NamedTensor> {
 export function importTorchState(module: Module, tensors: Map<string, NamedTensor>, source: string): void {
   const state = module.stateDict();
   const given = [...tensors.keys()].filter((k) => !k.endsWith('.num_batches_tracked'));
-  const missing = [...state.keys()].filter((k) => !tensors.has(k));
-  const unexpected = given.filter((k) => !state.has(k));
-  if (missing.length || unexpected.length) {
-    const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, … (${xs.length} in all)` : '');
-    throw new InputError(`${source}: weights do not match the architecture: missing [${list(missing)}], unexpected [${list(unexpected)}]`);
-  }
+  const mismatch = weightNameMismatch(state.keys(), given);
+  if (mismatch) throw new InputError(`${source}: weights do not match the architecture: ${mismatch}`);
   const converted = new Map<string, tf.Tensor>();
   try {
     for (const [name, v] of state) {

@@ -64,16 +64,8 @@ export abstract class Module {
   loadStateDict(values: Map<string, tf.Tensor> | Record<string, tf.Tensor>, { strict = true } = {}): void {
     const source = values instanceof Map ? values : new Map(Object.entries(values));
     const state = this.stateDict();
-    if (strict) {
-      const missing = [...state.keys()].filter((k) => !source.has(k));
-      const unexpected = [...source.keys()].filter((k) => !state.has(k));
-      if (missing.length || unexpected.length) {
-        throw new Error(
-          `weights do not match the model: missing [${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}]` +
-            ` unexpected [${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ', …' : ''}]`,
-        );
-      }
-    }
+    const mismatch = strict ? weightNameMismatch(state.keys(), source.keys()) : undefined;
+    if (mismatch) throw new Error(`weights do not match the model: ${mismatch}`);
     for (const [name, v] of state) {
       const t = source.get(name);
       if (!t) continue;
@@ -91,6 +83,20 @@ export abstract class Module {
   dispose(): void {
     for (const v of this.stateDict().values()) v.dispose();
   }
+}
+
+/**
+ * How a set of weight names differs from the names a model expects: "missing [a, b], unexpected [c]"
+ * (five names of each at most, then the count), or undefined when they are the same names.
+ */
+export function weightNameMismatch(expected: Iterable<string>, given: Iterable<string>): string | undefined {
+  const want = new Set(expected);
+  const have = new Set(given);
+  const missing = [...want].filter((k) => !have.has(k));
+  const unexpected = [...have].filter((k) => !want.has(k));
+  if (missing.length === 0 && unexpected.length === 0) return undefined;
+  const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, … (${xs.length} in all)` : '');
+  return `missing [${list(missing)}], unexpected [${list(unexpected)}]`;
 }
 
 /** Applies children in order. */

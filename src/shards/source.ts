@@ -55,6 +55,27 @@ export function partition(options: Pick<SourceOptions, 'shardIndex' | 'numShards
 }
 
 /**
+ * This worker's part of a stream (docs/design.md, Conventions): a predicate called once per sample, in
+ * the stream's order, true for the samples whose index i (from 0) has i % numShards === shardIndex.
+ * The options are checked first (a UsageError when they do not describe a part).
+ */
+export function workerPart(options: Pick<SourceOptions, 'shardIndex' | 'numShards'>): () => boolean {
+  const { index, count } = partition(options);
+  let next = 0;
+  return () => next++ % count === index;
+}
+
+/** Whether a source spec reads stdin: '-' itself, or '-' in a `::` list. */
+export function readsStdin(spec: string): boolean {
+  return expandSources([spec]).includes('-');
+}
+
+/** stdin can be read only once: a UsageError when the specs, taken together, name it more than once. */
+export function checkStdinOnce(specs: readonly string[]): void {
+  if (expandSources([...specs]).filter((s) => s === '-').length > 1) throw new UsageError('stdin (-) can be read only once');
+}
+
+/**
  * All samples of all sources, in order. With `skipBad`, a missing or unreadable source, a cut or
  * garbled archive (the rest of that shard), or a bad sample is skipped and counted; the count is
  * logged when the stream ends. Every path is checked before the first sample is read, so a missing
@@ -68,12 +89,12 @@ export function partition(options: Pick<SourceOptions, 'shardIndex' | 'numShards
 export function openSource(specs: string[], options: SourceOptions = {}): AsyncIterable<Sample> {
   const sources = expandSources(specs);
   if (sources.length === 0) throw new UsageError('no input: name at least one source (a tar file, a directory, - or pipe:COMMAND)');
-  if (sources.filter((s) => s === '-').length > 1) throw new UsageError('stdin (-) can be read only once');
-  const { index, count } = partition(options);
-  return concatenate(sources, options, index, count);
+  checkStdinOnce(sources);
+  return concatenate(sources, options, workerPart(options));
 }
 
-async function* concatenate(sources: string[], options: SourceOptions, shardIndex: number, numShards: number): AsyncGenerator<Sample> {
+/** `claim` is called once per sample in global order (ImageFolder files before they are read). */
+async function* concatenate(sources: string[], options: SourceOptions, claim: () => boolean): AsyncGenerator<Sample> {
   const bad = new BadInputs(options, 'input item');
   const skip = bad.asOptions();
   const kinds: (Kind | null)[] = [];
@@ -87,8 +108,6 @@ async function* concatenate(sources: string[], options: SourceOptions, shardInde
   }
   const pool = new ChunkPool(options.transient ?? false);
   const read = { ...skip, pool };
-  let next = 0; // global sample index
-  const claim = () => next++ % numShards === shardIndex;
   for (const [i, spec] of sources.entries()) {
     const kind = kinds[i];
     if (kind === null) continue;

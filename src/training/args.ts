@@ -6,7 +6,7 @@ import { byteSize, imageSize, nonNegativeInt, nonNegativeNumber, oneOf, positive
 import { RESIZE_POLICIES, type ResizePolicy } from '../images/codec.js';
 import { listArchitectures } from '../models/registry.js';
 import type { OptionValue } from '../models/classifier.js';
-import { openSource, type Sample } from '../shards/index.js';
+import { checkStdinOnce, openSource, readsStdin, type Sample } from '../shards/index.js';
 import { PAD_MODES, type PadMode } from './augment.js';
 import { replayable, type SampleSource } from './data.js';
 import type { RecipeInput } from './recipe.js';
@@ -46,7 +46,7 @@ export interface RecipeArgs {
 /**
  * The recipe options (every one with a description and, where it has one, its default). Unknown
  * options are parsed as positionals, as for every command reading sources (yargs would otherwise drop
- * a '-' source); checkPositionals refuses the ones that look like options.
+ * a '-' source); rejectUnknownOptions (options.ts) refuses the ones that look like options.
  */
 export function recipeArgs<T>(y: Argv<T>): Argv<T & RecipeArgs> {
   return y
@@ -111,12 +111,6 @@ export function archOptions(values: string[] | undefined): Record<string, Option
   return out;
 }
 
-/** Positional sources that look like options (other than '-') are unknown options: a usage error. */
-export function checkPositionals(values: readonly string[]): void {
-  const unknown = values.filter((s) => s.startsWith('-') && s !== '-');
-  if (unknown.length > 0) throw new UsageError(`Unknown argument${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
-}
-
 export function recipeFrom(a: RecipeArgs): RecipeInput {
   const steps = a.steps === undefined ? undefined : positiveInt('steps', a.steps);
   return {
@@ -165,10 +159,11 @@ export function dataOptionsFrom(a: RecipeArgs): Pick<TrainOptions, 'height' | 'w
 
 /**
  * A re-openable source over source specs. Files, patterns and pipe: commands are opened afresh for
- * every pass; `-` (stdin) is recorded on first read and replayed (up to `replayLimit` bytes).
+ * every pass; a spec that reads stdin is recorded on first read and replayed (up to `replayLimit` bytes).
  */
 export function sampleSource(specs: string[], opts: { skipBad: boolean; replayLimit: number }): SampleSource {
   if (specs.length === 0) throw new UsageError('name the training data: shard files, patterns, directories, pipe:COMMAND or - for stdin');
+  checkStdinOnce(specs);
   const parts: SampleSource[] = [];
   let files: string[] = [];
   const flush = () => {
@@ -179,11 +174,9 @@ export function sampleSource(specs: string[], opts: { skipBad: boolean; replayLi
     files = [];
   };
   for (const spec of specs) {
-    if (spec === '-') {
+    if (readsStdin(spec)) {
       flush();
-      if (parts.some((p) => (p as { stdin?: boolean }).stdin)) throw new UsageError('stdin (-) can be read only once');
-      const replay = replayable(openSource(['-'], { skipBad: opts.skipBad }), opts.replayLimit, '-');
-      parts.push(Object.assign(replay, { stdin: true }));
+      parts.push(replayable(openSource([spec], { skipBad: opts.skipBad }), opts.replayLimit, spec));
     } else files.push(spec);
   }
   flush();

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { warn } from '../log.js';
 import { BadInputs } from '../shards/bad.js';
-import { Rng } from '../util/rng.js';
+import { Rng, subSeed } from '../util/rng.js';
 import { createClassifier } from '../models/registry.js';
 import type { Classifier } from '../models/classifier.js';
 import { saveClassifier } from '../models/store.js';
@@ -78,18 +78,6 @@ export interface TrainResult {
   /** Mean training throughput of this run, images per second (data loading included). */
   imagesPerSec: number;
   aborted: boolean;
-}
-
-/** A 53-bit seed for one stream of random draws, from the user's seed, a purpose and an index. */
-export function subSeed(seed: number, purpose: string, index: number): number {
-  // FNV-1a over the text, twice with different offsets, for 2 × 32 bits (high part cut to 21 bits).
-  const text = `${seed}:${purpose}:${index}`;
-  const h = (offset: number) => {
-    let x = offset >>> 0;
-    for (let i = 0; i < text.length; i++) x = Math.imul(x ^ text.charCodeAt(i), 16777619) >>> 0;
-    return x;
-  };
-  return (h(2166136261) & 0x1fffff) * 4294967296 + h(0x811c9dc5 ^ 0x5bd1e995);
 }
 
 /** Samples whose labels are read to establish the label set when training by steps (no full scan). */

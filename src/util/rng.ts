@@ -73,6 +73,30 @@ export class Rng {
   }
 }
 
+/**
+ * A 53-bit seed for one stream of random draws, derived from the user's seed, a purpose ('shuffle',
+ * 'augment', 'per-class', ...) and an index (a step, a pass, a sample key), so that a draw depends on
+ * where it is used and not on what was drawn before it (docs/design.md, Conventions). Two FNV-1a hashes
+ * of the UTF-8 text `seed:purpose:index` with different offsets, each through murmur3's finaliser
+ * fmix32 so that every input bit reaches every output bit; 21 bits of one and 32 of the other.
+ */
+export function subSeed(seed: number, purpose: string, index: number | string): number {
+  const bytes = Buffer.from(`${seed}:${purpose}:${index}`, 'utf8');
+  const hash = (offset: number) => {
+    let h = offset >>> 0;
+    for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0; // FNV-1a, 32-bit prime
+    return fmix32(h);
+  };
+  return (hash(0x811c9dc5) & 0x1fffff) * 4294967296 + hash(0x811c9dc5 ^ 0x5bd1e995);
+}
+
+/** murmur3's 32-bit finaliser (Appleby, MurmurHash3): an avalanche over all bits. */
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
