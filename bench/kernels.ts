@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { builtinWasmKernel, initBackend, registerWasmKernels, unregisterWasmKernels } from '../src/backend/index.js';
-import { relErr } from '../src/backend/compare.js';
+import { relErr } from '../test/helpers/compare.js';
 import { createClassifier } from '../src/models/registry.js';
 import { BatchNorm, GroupNorm } from '../src/nn/index.js';
 

@@ -5,10 +5,6 @@ export function setVerbose(on: boolean): void {
   verbose = on;
 }
 
-export function isVerbose(): boolean {
-  return verbose;
-}
-
 /** A warning or note the user should always see. */
 export function warn(message: string): void {
   process.stderr.write(`synthaug: ${message}\n`);

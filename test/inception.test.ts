@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { FIDInceptionV3, INCEPTION_CLASSES, INCEPTION_FEATURES } from '../src/models/inception.js';
 import { fromTorchLayout } from '../src/models/torch.js';
-import { relErr } from '../src/backend/compare.js';
+import { relErr } from './helpers/compare.js';
 
 interface Case {
   inputShape: [number, number, number, number];

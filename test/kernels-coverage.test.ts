@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { Rng } from '../src/util/rng.js';
-import { relErr } from '../src/backend/compare.js';
+import { relErr } from './helpers/compare.js';
 
 type Op = (...xs: tf.Tensor[]) => tf.Tensor;
 const T = (shape: number[]) => shape;

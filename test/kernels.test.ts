@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initBackend } from '../src/backend/index.js';
-import { relErr } from '../src/backend/compare.js';
+import { relErr } from './helpers/compare.js';
 import { composed } from '../src/backend/wasm/compose.js';
 import { conv2dFilterGrad, conv2dInputGrad, geometryOf } from '../src/backend/wasm/conv-backprop.js';
 import { Rng } from '../src/util/rng.js';

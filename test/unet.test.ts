@@ -11,7 +11,7 @@ import { UNet, defaultUNetConfig, timestepEmbedding, type UNetConfig } from '../
 import { readSafetensors } from '../src/nn/safetensors.js';
 import { importTorchState } from '../src/models/torch.js';
 import { makeSchedule } from '../src/diffusion/schedule.js';
-import { relErr } from '../src/backend/compare.js';
+import { relErr } from './helpers/compare.js';
 
 const fixturePath = (name: string) => fileURLToPath(new URL(`../../fixtures/unet/${name}`, import.meta.url));
 const fixture = JSON.parse(readFileSync(fixturePath('tiny.json'), 'utf8')) as {

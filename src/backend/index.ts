@@ -123,4 +123,4 @@ export function defaultBackend(env: NodeJS.ProcessEnv = process.env): BackendCho
   return v as BackendChoice;
 }
 
-export { registerWasmKernels, unregisterWasmKernels, builtinWasmKernel, wasmKernelNames } from './wasm/kernels.js';
+export { registerWasmKernels, unregisterWasmKernels, builtinWasmKernel } from './wasm/kernels.js';

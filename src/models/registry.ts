@@ -38,10 +38,3 @@ export function createClassifier(config: ClassifierConfig, seed: number): Classi
 export function listArchitectures(): Array<{ name: string; description: string }> {
   return Object.entries(ARCHITECTURES).map(([name, a]) => ({ name, description: a.description }));
 }
-
-/** The options an architecture takes, with defaults and descriptions (for --help and validation). */
-export function architectureOptions(name: string): Record<string, OptionSpec> {
-  const arch = ARCHITECTURES[name];
-  if (!arch) throw invalidParameterError('arch', `one of ${Object.keys(ARCHITECTURES).join('|')}`, name);
-  return arch.options;
-}

@@ -6,5 +6,5 @@ export { IMAGE_EXTENSIONS, imageFolderClasses, readImageFolder, type ImageFolder
 export { byteCompare, keyProblem, sortedFields, splitMemberName, type MemberName } from './keys.js';
 export { shardNamer, writeSink, type SinkOptions, type SinkResult } from './sink.js';
 export { checkStdinOnce, openSource, partition, readsStdin, workerPart, type SourceOptions } from './source.js';
-export { groupMembers, readTar, tarMembers, type ReadTarOptions, type TarMember } from './tar-read.js';
+export { groupMembers, readTar, type ReadTarOptions, type TarMember } from './tar-read.js';
 export { encodeSample, tarBytes, type EncodedSample } from './tar-write.js';

@@ -153,16 +153,10 @@ function keyOf(name: string): string | undefined {
 }
 
 /**
- * The regular-file members of a tar stream, in order. Directories, links and other non-file members
- * are skipped; zero blocks are skipped too, so concatenated archives (`cat a.tar b.tar`) read as one.
- */
-export async function* tarMembers(chunks: AsyncIterable<Buffer | Uint8Array | string>, shard: string): AsyncGenerator<TarMember> {
-  for await (const batch of memberBatches(chunks, shard)) yield* batch;
-}
-
-/**
- * tarMembers in small batches: members that the bytes at hand complete are parsed synchronously (headers
- * in place, data as views of the input chunk), and a promise is paid only when the next input chunk is needed.
+ * The regular-file members of a tar stream, in order, in small batches. Directories, links and other
+ * non-file members are skipped; zero blocks are skipped too, so concatenated archives (`cat a.tar b.tar`)
+ * read as one. Members that the bytes at hand complete are parsed synchronously (headers in place, data
+ * as views of the input chunk), and a promise is paid only when the next input chunk is needed.
  */
 async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string>, shard: string, pool?: ChunkPool): AsyncGenerator<TarMember[]> {
   const reader = new ByteReader(chunks[Symbol.asyncIterator](), pool);

@@ -1,7 +1,6 @@
 // Ordered concurrent map: keeps up to `concurrency` calls of an async function in flight (e.g. image
 // encodes on sharp's thread pool) and yields results in input order. Memory: at most `concurrency`
 // pending results.
-import type { Sample, Stage } from '../shards/sample.js';
 
 export async function* mapOrdered<T, U>(
   items: AsyncIterable<T> | Iterable<T>,
@@ -16,9 +15,4 @@ export async function* mapOrdered<T, U>(
     if (pending.length >= concurrency) yield await pending.shift()!;
   }
   while (pending.length > 0) yield await pending.shift()!;
-}
-
-/** A stage applying an async per-sample transformation with bounded concurrency, order kept. */
-export function mapSamples(fn: (sample: Sample) => Promise<Sample>, { concurrency = 4 } = {}): Stage {
-  return (samples) => mapOrdered(samples, fn, concurrency);
 }

@@ -131,8 +131,6 @@ export function builtinWasmKernel(name: string): KernelConfig | undefined {
   return builtins.get(name);
 }
 
-export const wasmKernelNames: readonly string[] = ours.map((k) => k.kernelName);
-
 /** Register synthaug's WASM kernels (replacing built-ins of the same name). Idempotent. */
 export function registerWasmKernels(): void {
   for (const { kernelName, kernelFunc } of ours) {
