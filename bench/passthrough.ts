@@ -11,6 +11,10 @@
 //   stdin pipe → /dev/null   cat FILES | cat > /dev/null       vs  cat FILES | synthaug cat - > /dev/null
 //   stdin pipe → stdout pipe cat FILES | cat | cat > /dev/null vs  cat FILES | synthaug cat - | cat > /dev/null
 // The output of synthaug is checked once (untimed) against the expected bytes by SHA-256.
+// In the pipe → pipe set-up a third program runs beside them: the extract → pack pass-through of the
+// tar-stream package (its README's example, `node dist/bench/passthrough.js --tar-stream`), which reads
+// and writes tar members without grouping them into samples; its output is checked once by counting
+// the samples synthaug reads from it.
 // --stream-gb N also pipes an N GB stream, generated on the fly, through `synthaug cat -`, to show
 // that peak RSS does not grow with the length of the stream.
 import { spawn } from 'node:child_process';
@@ -20,6 +24,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as tarStream from 'tar-stream';
 import { writeSink, type Sample } from '../src/shards/index.js';
 import { END_OF_ARCHIVE } from '../src/shards/tar-format.js';
 import { Rng } from '../src/util/rng.js';
@@ -76,6 +81,22 @@ function timed(script: string): Promise<Timed> {
 /** `--generate GB`: write that many GB of synthetic samples as one tar stream on stdout. */
 async function generate(gb: number): Promise<void> {
   await writeSink(syntheticSamples(gb * 1e9, 2));
+}
+
+/** `--tar-stream`: tar-stream's pass-through, stdin → extract → pack → stdout, every member as it was. */
+function tarStreamPassThrough(): Promise<void> {
+  const extract = tarStream.extract();
+  const pack = tarStream.pack();
+  extract.on('entry', (header, stream, next) => stream.pipe(pack.entry(header, next)));
+  extract.on('finish', () => pack.finalize());
+  pack.pipe(process.stdout);
+  process.stdin.pipe(extract);
+  return new Promise((resolve, reject) => {
+    extract.on('error', reject);
+    pack.on('error', reject);
+    process.stdout.on('finish', resolve);
+    pack.on('end', resolve);
+  });
 }
 
 function quote(s: string): string {
@@ -153,6 +174,12 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
       if (got !== digest) throw new Error(`pass-through output differs from the input samples: ${script}`);
     }
 
+    const tarStreamCat = `${node} ${quote(SELF)} --tar-stream`;
+    const fromTarStream = JSON.parse((await timed(`cat ${files} | ${tarStreamCat} | ${synthaug} ls - --json`)).stdout) as { samples: number };
+    if (fromTarStream.samples !== written.samples) {
+      throw new Error(`tar-stream's pass-through gave ${fromTarStream.samples} samples, not ${written.samples}`);
+    }
+
     const setups: [name: string, cat: (f: string) => string, ours: (f: string) => string][] = [
       ['files → /dev/null', (f) => `${time(f)} cat ${files} > /dev/null`, (f) => `${time(f)} ${synthaug} cat ${files} > /dev/null`],
       ['stdin pipe → /dev/null', (f) => `cat ${files} | ${time(f)} cat > /dev/null`, (f) => `cat ${files} | ${time(f)} ${synthaug} cat - > /dev/null`],
@@ -163,13 +190,22 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
       ],
     ];
     for (const [name, catScript, ourScript] of setups) {
-      const [cat, ours] = await bestOf([catScript, ourScript], rss, runs);
+      const pipeToPipe = name === 'stdin pipe → stdout pipe';
+      const tarStreamScript = (f: string) => `cat ${files} | ${time(f)} ${tarStreamCat} | cat > /dev/null`;
+      const [cat, ours, other] = await bestOf(pipeToPipe ? [catScript, ourScript, tarStreamScript] : [catScript, ourScript], rss, runs);
       const catRate = bytes / MB / cat.seconds;
       const ourRate = bytes / MB / ours.seconds;
       process.stdout.write(
         `${name}: cat ${catRate.toFixed(0)} MB/s (${cat.seconds.toFixed(2)} s), synthaug ${ourRate.toFixed(0)} MB/s (${ours.seconds.toFixed(2)} s), ` +
           `ratio ${(ourRate / catRate).toFixed(2)} (target ≥ 0.33), synthaug peak RSS ${(ours.rssKB / 1024).toFixed(0)} MB (target < 200)\n`,
       );
+      if (other) {
+        const otherRate = bytes / MB / other.seconds;
+        process.stdout.write(
+          `${name}: tar-stream extract → pack ${otherRate.toFixed(0)} MB/s (${other.seconds.toFixed(2)} s, peak RSS ${(other.rssKB / 1024).toFixed(0)} MB), ` +
+            `synthaug / tar-stream ${(ourRate / otherRate).toFixed(2)}\n`,
+        );
+      }
     }
     const [startup] = await bestOf([(f) => `${time(f)} ${synthaug} --version > /dev/null`], rss, runs);
     process.stdout.write(
@@ -193,7 +229,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
 
 if (process.argv[1] === SELF) {
   const generateAt = process.argv.indexOf('--generate');
-  const work = generateAt >= 0 ? generate(Number(process.argv[generateAt + 1])) : run();
+  const work = generateAt >= 0 ? generate(Number(process.argv[generateAt + 1])) : process.argv.includes('--tar-stream') ? tarStreamPassThrough() : run();
   work.catch((err) => {
     process.stderr.write(`${(err as Error).stack ?? err}\n`);
     process.exit(1);
