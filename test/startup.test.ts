@@ -41,8 +41,8 @@ test('--version, --help, ls, cat and mix load neither TensorFlow.js nor sharp', 
   }
 });
 
-test('a command that runs a network loads TensorFlow.js when it runs', async () => {
-  // The probe sees the packages when they are loaded: train-classifier's options list the architectures.
+test('train-classifier loads TensorFlow.js once chosen (the probe sees what is loaded)', async () => {
+  // Its options list the architectures, which are TensorFlow.js models.
   const r = await heavyModulesOf(['train-classifier', '--help']);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.loaded.some((p) => p.includes('@tensorflow')), r.loaded.join(', '));
