@@ -7,7 +7,7 @@ import { checkStdinOnce, openSource, readsStdin, writeSink, type Sample } from '
 import { STOP_RULES, mix, type MixInput, type StopRule } from '../stages/mix.js';
 import { shuffle } from '../stages/shuffle.js';
 import { take } from '../stages/take.js';
-import { Rng } from '../util/rng.js';
+import { subSeed } from '../util/rng.js';
 import { sinkArgs, sinkOptionsFrom, sourceArgs, sourceOptionsFrom, type SinkArgs, type SourceArgs } from './common.js';
 
 interface MixArgs extends SourceArgs, SinkArgs {
@@ -70,10 +70,8 @@ export const mixCommand: CommandModule<object, MixArgs> = {
     }
 
     const inputs: MixInput[] = specs.map((spec, i) => ({ spec, reopenable: !stdin[i], open: () => openSource([spec], source) }));
-    const rng = new Rng(seed);
-    const [mixSeed, shuffleSeed] = [rng.nextU32(), rng.nextU32()];
-    let samples: AsyncIterable<Sample> = mix(inputs, { weights, seed: mixSeed, stop, epochs, onEmpty: (spec) => warn(`mix: source ${spec} has no samples`) });
-    samples = shuffle({ buffer, seed: shuffleSeed })(samples);
+    let samples: AsyncIterable<Sample> = mix(inputs, { weights, seed: subSeed(seed, 'mix', 0), stop, epochs, onEmpty: (spec) => warn(`mix: source ${spec} has no samples`) });
+    samples = shuffle({ buffer, seed: subSeed(seed, 'shuffle', 0) })(samples);
     if (count !== undefined) samples = take(count)(samples);
     await writeSink(samples, sink);
   },
