@@ -5,9 +5,11 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { InputError, UsageError } from '../src/errors.js';
 import {
+  checkStdinOnce,
   expandBraces,
   expandSources,
   keyProblem,
+  readsStdin,
   readTar,
   skipBadSamples,
   splitMemberName,
@@ -15,6 +17,7 @@ import {
   type Sample,
 } from '../src/shards/index.js';
 import { parseHeader, parsePaxRecords } from '../src/shards/tar-format.js';
+import { rejectUnknownOptions } from '../src/options.js';
 import { collect, fromArray, rawTar, sample } from './helpers/tar.js';
 
 /** Read an in-memory archive, delivered in chunks of `chunk` bytes (to exercise every boundary case). */
@@ -251,4 +254,14 @@ test('skipBadSamples: a per-sample check that skips and counts InputErrors, or r
   assert.throws(() => {
     throw new UsageError('x');
   }, UsageError);
+});
+
+test('stdin is named at most once across specs, lists included; option-like positionals are refused', () => {
+  assert.equal(readsStdin('-'), true);
+  assert.equal(readsStdin('a.tar::-'), true);
+  assert.equal(readsStdin('a-{0..2}.tar'), false);
+  checkStdinOnce(['a.tar', '-', 'b.tar']);
+  assert.throws(() => checkStdinOnce(['-', 'b.tar::-']), (err: unknown) => err instanceof UsageError && /stdin \(-\) can be read only once/.test(err.message));
+  rejectUnknownOptions(['-', 'a.tar']);
+  assert.throws(() => rejectUnknownOptions(['a.tar', '--bogus', '-x']), (err: unknown) => err instanceof UsageError && err.message === 'Unknown arguments: --bogus, -x');
 });
