@@ -107,7 +107,7 @@ export function sourceOptionsFrom(args: Partial<SourceArgs>): SourceOptions {
  * sink refuses to write over one of them.
  */
 export function sinkOptionsFrom(args: Partial<SinkArgs & SourceArgs>): SinkOptions {
-  const options: SinkOptions = { output: args.output ?? '-', inputs: args.sources };
+  const options: SinkOptions = { output: args.output ?? '-', inputs: args.sources, skipBad: args['skip-bad'] };
   if (args['max-count'] !== undefined) options.maxCount = positiveInt('max-count', args['max-count']);
   if (args['max-size'] !== undefined) options.maxSize = byteSize('max-size', args['max-size']);
   return options;

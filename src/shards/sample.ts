@@ -48,7 +48,7 @@ export const DEFAULT_MAX_CLASSES = 100_000;
 export function sampleLabel(sample: Sample, maxClasses = DEFAULT_MAX_CLASSES): number {
   const raw = sample.fields.cls;
   if (raw === undefined) throw new InputError('missing cls field', sample);
-  const text = raw.length > 64 ? `${raw.toString('latin1', 0, 64)}...` : raw.toString('latin1').trim();
+  const text = raw.toString('latin1').trim();
   if (!/^\d+$/.test(text)) throw new InputError(`cls is not a non-negative integer: ${JSON.stringify(text.slice(0, 40))}`, sample);
   const label = text.length > 15 ? Infinity : Number(text);
   if (label >= maxClasses) {

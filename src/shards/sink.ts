@@ -9,6 +9,7 @@ import { rmSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError, invalidParameterError } from '../errors.js';
 import { debug } from '../log.js';
+import { BadInputs } from './bad.js';
 import { iterateSources } from './expand.js';
 import type { Sample } from './sample.js';
 import { END_OF_ARCHIVE } from './tar-format.js';
@@ -25,6 +26,24 @@ export interface SinkOptions {
   stdout?: NodeJS.WritableStream;
   /** Source specs the samples come from: a sink that could write over one of them is a UsageError. */
   inputs?: string[];
+  /** Skip and count samples that cannot be written (a name that escapes the directory, ...) instead of failing. */
+  skipBad?: boolean;
+}
+
+/** The samples that can be written, measured; the others fail the stream or, with skipBad, are skipped and counted. */
+async function* measured(samples: AsyncIterable<Sample>, options: SinkOptions): AsyncGenerator<MeasuredSample> {
+  const bad = new BadInputs(options, 'sample');
+  for await (const sample of samples) {
+    let m: MeasuredSample;
+    try {
+      m = measureSample(sample);
+    } catch (err) {
+      bad.handle(err);
+      continue;
+    }
+    yield m;
+  }
+  bad.summary();
 }
 
 export interface SinkResult {
@@ -275,23 +294,23 @@ export async function writeSink(samples: AsyncIterable<Sample>, options: SinkOpt
     }
     const stream = options.stdout ?? process.stdout;
     refuseTerminal(stream);
-    return writeStream(samples, stream, options.stdout === undefined);
+    return writeStream(measured(samples, options), stream, options.stdout === undefined);
   }
   const namer = shardNamer(output);
   if (namer === null && (options.maxCount !== undefined || options.maxSize !== undefined)) {
     throw invalidParameterError('output', 'a pattern with %d (e.g. out-%06d.tar) when --max-count or --max-size is given', output);
   }
   if (options.inputs !== undefined) await refuseOverwritingInputs(output, options.inputs);
-  return writeShards(samples, namer ?? (() => output.replace(/%%/g, '%')), options);
+  return writeShards(measured(samples, options), namer ?? (() => output.replace(/%%/g, '%')), options);
 }
 
-async function writeStream(samples: AsyncIterable<Sample>, stream: NodeJS.WritableStream, isStdout: boolean): Promise<SinkResult> {
+async function writeStream(samples: AsyncIterable<MeasuredSample>, stream: NodeJS.WritableStream, isStdout: boolean): Promise<SinkResult> {
   const sink = new StreamSink(stream, isStdout);
   const writer = new TarWriter(sink);
   let count = 0;
   try {
     for await (const sample of samples) {
-      await writer.put(measureSample(sample));
+      await writer.put(sample);
       count++;
     }
     await writer.end();
@@ -350,15 +369,14 @@ async function finishShard(shard: OpenShard): Promise<void> {
   debug(`wrote ${shard.name} (${shard.count} samples, ${shard.writer.bytes} bytes)`);
 }
 
-async function writeShards(samples: AsyncIterable<Sample>, nameOf: (n: number) => string, options: SinkOptions): Promise<SinkResult> {
+async function writeShards(samples: AsyncIterable<MeasuredSample>, nameOf: (n: number) => string, options: SinkOptions): Promise<SinkResult> {
   const maxCount = options.maxCount ?? Infinity;
   const maxSize = options.maxSize ?? Infinity;
   const written: string[] = [];
   let current: OpenShard | undefined;
   let total = 0;
   try {
-    for await (const sample of samples) {
-      const measured = measureSample(sample);
+    for await (const measured of samples) {
       if (
         current !== undefined &&
         (current.count >= maxCount || current.writer.bytes + measured.size + END_OF_ARCHIVE.length > maxSize)

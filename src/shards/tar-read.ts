@@ -133,13 +133,15 @@ class ByteReader {
     this.offset += n;
   }
 
-  /** The next `n` bytes (fewer only at the end of the stream): a view when they lie in one chunk, else a copy. */
+  /**
+   * The next `n` bytes (fewer only at the end of the stream): a view when they lie in one chunk, else a
+   * copy. A caller that keeps the bytes sets `pinned`.
+   */
   async read(n: number): Promise<Buffer> {
     while (this.available < n && (await this.extend()));
     if (this.available >= n) {
       const view = this.chunk.subarray(this.pos, this.pos + n);
       this.advance(n);
-      this.pinned = true;
       return view;
     }
     const out = Buffer.allocUnsafe(n);
@@ -209,7 +211,8 @@ class Unread {
   }
   report(shard: string): void {
     if (this.counts.size === 0) return;
-    const parts = [...this.counts].map(([kind, n]) => `${n} ${kind}${n === 1 ? '' : kind.endsWith('y') ? '' : 's'}`);
+    const plural = (kind: string) => (kind === 'directory' ? 'directories' : kind.startsWith('member ') ? kind.replace('member', 'members') : `${kind}s`);
+    const parts = [...this.counts].map(([kind, n]) => `${n} ${n === 1 ? kind : plural(kind)}`);
     warn(`shard ${shard}: skipped members that hold no file data: ${parts.join(', ')} (--verbose names them)`);
   }
 }
@@ -365,6 +368,7 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
         reader.pinned = true;
       } else {
         data = await reader.read(size);
+        reader.pinned = true;
         if (data.length < size) {
           throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut after ${data.length} of ${size} bytes`, {
             shard,
