@@ -287,7 +287,8 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
       const header = parseHeader(block, at);
       if (header === null && isZeroBlock(block, at)) {
         if (++zeroRun > MAX_ZERO_RUN) {
-          warn(`shard ${shard}: more than ${(MAX_ZERO_RUN * BLOCK) >> 20} MiB of zero blocks at byte ${start}: taken as the end of the archive`);
+          const from = start - (zeroRun - 1) * BLOCK;
+          warn(`shard ${shard}: more than ${(MAX_ZERO_RUN * BLOCK) >> 20} MiB of zero blocks at byte ${from}: taken as the end of the archive`);
           break;
         }
         continue;
