@@ -349,6 +349,12 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
         continue;
       }
       const isFile = REGULAR.has(header.type) && !name.endsWith('/');
+      if (isFile && splitMemberName(name) === null) {
+        // A file that belongs to no sample (no dot in its basename, or a hidden one): skipped unread.
+        debug(`shard ${shard}: member "${printableName(name)}" has no field (no dot in its name); skipped`);
+        if ((await reader.skip(size + pad)) < size + pad) throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut`, { shard, key: keyOf(name) });
+        continue;
+      }
       if (!isFile || size > maxMemberSize) {
         // An old-style directory ('0' with a trailing slash), an unknown type, or a member too large: skip its data.
         const skipped = await reader.skip(size + pad);
@@ -474,11 +480,9 @@ export async function* groupMembers(members: AsyncIterable<TarMember | TarMember
         if (current === undefined || key !== current.key) {
           if (current !== undefined) {
             if (currentBad) bad.handle(currentBad);
-            else {
-              yield current;
-              // Asked for the next sample: the earlier ones are done with (in transient mode).
-              if (member.seq !== undefined) options.pool?.releaseBefore(member.seq);
-            }
+            else yield current;
+            // Asked for the next sample (or the last one was dropped): the earlier ones are done with (in transient mode).
+            if (member.seq !== undefined) options.pool?.releaseBefore(member.seq);
           }
           current = { key, fields: {}, shard };
           currentBad = undefined;
