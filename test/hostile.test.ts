@@ -222,6 +222,17 @@ test('names are bytes: names differing only in non-UTF-8 bytes stay distinct and
   assert.equal(python.toString().trim(), "['61ff2e636c73', '61fe2e636c73']");
 });
 
+test('image folders: file names that differ only in non-UTF-8 bytes stay distinct samples', async (t) => {
+  const dir = tempDir(t);
+  const cls = join(dir, 'folder', 'cat');
+  mkdirSync(cls, { recursive: true });
+  const png = encodePng(new Uint8Array(4), { width: 2, height: 2, channels: 1 });
+  for (const byte of [0xfe, 0xff]) writeFileSync(Buffer.concat([Buffer.from(`${cls}/a`), Buffer.of(byte), Buffer.from('.png')]), png);
+  const r = await runCli(['ls', join(dir, 'folder'), '--keys']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.toString(), 'cat/a\\xfe\tcls,json,png\ncat/a\\xff\tcls,json,png\n');
+});
+
 test('writing refuses absolute, ".." and control-character names as bad samples; ls escapes them', async (t) => {
   for (const key of ['../../x', '/abs/x', 'a/../b', 'new\nline', 'esc\u001b[2J']) {
     await assert.rejects(tarBytes(fromArray([{ key, fields: { cls: Buffer.from('0') } }])), (e) => e instanceof InputError && /cannot write sample/.test(e.message));

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { debug, warn } from '../log.js';
 import { BadInputs, type SkipOptions } from './bad.js';
-import { byteCompare, printableName } from './keys.js';
+import { byteCompare, decodeName, encodeName, printableName } from './keys.js';
 import { withMeta, type Sample } from './sample.js';
 import { DEFAULT_MAX_MEMBER_SIZE } from './tar-read.js';
 
@@ -31,13 +31,28 @@ export interface ImageFolderOptions extends SkipOptions {
   maxMemberSize?: number;
 }
 
+// File names are bytes: they are read as bytes and decoded as tar names are (keys.ts decodeName, non-UTF-8
+// bytes kept as escapes), so that names differing only in such bytes stay distinct; paths are encoded
+// back to the same bytes (encodeName) whenever the file system is asked.
+
+/** The entries of a directory, with names decoded from their bytes. */
+async function entriesOf(dir: string): Promise<{ name: string; isDirectory: boolean; isSymbolicLink: boolean }[]> {
+  const entries = await readdir(encodeName(dir), { withFileTypes: true, encoding: 'buffer' });
+  return entries.map((e) => ({ name: decodeName(e.name as unknown as Buffer), isDirectory: e.isDirectory(), isSymbolicLink: e.isSymbolicLink() }));
+}
+
+/** stat of a path held as a decoded name; null when it cannot be stat'ed (a dangling symlink). */
+function statOf(path: string) {
+  return stat(encodeName(path)).catch(() => null);
+}
+
 /** The class folders of an ImageFolder directory, sorted by name (byte order). */
 export async function imageFolderClasses(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
+  const entries = await entriesOf(dir);
   const classes: string[] = [];
   for (const entry of entries) {
     if (entry.name.startsWith('.')) continue;
-    if (entry.isDirectory() || (entry.isSymbolicLink() && (await stat(join(dir, entry.name)).catch(() => null))?.isDirectory())) {
+    if (entry.isDirectory || (entry.isSymbolicLink && (await statOf(join(dir, entry.name)))?.isDirectory())) {
       classes.push(entry.name);
     } else {
       debug(`${dir}: ${entry.name} is not in a class folder; skipped`);
@@ -52,14 +67,14 @@ export async function imageFolderClasses(dir: string): Promise<string[]> {
  */
 async function filesBelow(dir: string, prefix = '', visited = new Set<string>()): Promise<string[]> {
   const out: string[] = [];
-  const here = await stat(join(dir, prefix));
+  const here = await stat(encodeName(join(dir, prefix)));
   visited.add(`${here.dev}:${here.ino}`);
-  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
+  for (const entry of await entriesOf(join(dir, prefix))) {
     if (entry.name.startsWith('.')) continue;
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    let isDir = entry.isDirectory();
-    if (entry.isSymbolicLink()) {
-      const target = await stat(join(dir, rel)).catch(() => null); // dangling: reported when read
+    let isDir = entry.isDirectory;
+    if (entry.isSymbolicLink) {
+      const target = await statOf(join(dir, rel)); // dangling: reported when read
       isDir = target?.isDirectory() ?? false;
       if (isDir && visited.has(`${target!.dev}:${target!.ino}`)) {
         warn(`${dir}: ${printableName(rel)} links to a folder already read; skipped`);
@@ -79,7 +94,7 @@ async function filesBelow(dir: string, prefix = '', visited = new Set<string>())
 async function readRegularFile(path: string, shown: string, maxSize: number, where: { shard: string; key: string }): Promise<Buffer | null> {
   let handle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    handle = await open(encodeName(path), constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new InputError(`cannot read ${shown}: ${(err as Error).message}`, where);
   }
@@ -147,7 +162,7 @@ export async function* readImageFolder(dir: string, options: ImageFolderOptions 
     for (const rel of files) {
       const parsed = imageFileKey(rel);
       if (parsed === null) {
-        debug(`${dir}: ${name}/${rel} is not an image (${IMAGE_EXTENSIONS.join(', ')}); skipped`);
+        debug(`${dir}: ${printableName(`${name}/${rel}`)} is not an image (${IMAGE_EXTENSIONS.join(', ')}); skipped`);
         continue;
       }
       images++;
