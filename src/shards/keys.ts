@@ -13,10 +13,16 @@ export interface MemberName {
  * a dot (`README`, `.hidden`), belong to no sample and give null, as WebDataset skips them.
  */
 export function splitMemberName(name: string): MemberName | null {
+  const dot = keyEnd(name);
+  if (dot < 0) return null;
+  return { key: name.slice(0, dot), field: name.slice(dot + 1).toLowerCase() };
+}
+
+/** Where the key of a member name ends (its first basename dot), or -1 when the name belongs to no sample. */
+export function keyEnd(name: string): number {
   const slash = name.lastIndexOf('/');
   const dot = name.indexOf('.', slash + 1);
-  if (dot <= slash + 1) return null; // no dot, or the basename starts with one
-  return { key: name.slice(0, dot), field: name.slice(dot + 1).toLowerCase() };
+  return dot <= slash + 1 ? -1 : dot; // no dot, or the basename starts with one
 }
 
 /**

@@ -4,7 +4,7 @@ import { InputError } from '../errors.js';
 import { debug, warn } from '../log.js';
 import { BadInputs, type SkipOptions } from './bad.js';
 import type { ChunkPool } from './chunks.js';
-import { decodeName, printableName, splitMemberName } from './keys.js';
+import { decodeName, keyEnd, printableName, splitMemberName } from './keys.js';
 import type { Sample } from './sample.js';
 import { BLOCK, isZeroBlock, padding, parseHeader, parsePaxRecords } from './tar-format.js';
 
@@ -349,7 +349,7 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
         continue;
       }
       const isFile = REGULAR.has(header.type) && !name.endsWith('/');
-      if (isFile && splitMemberName(name) === null) {
+      if (isFile && keyEnd(name) < 0) {
         // A file that belongs to no sample (no dot in its basename, or a hidden one): skipped unread.
         debug(`shard ${shard}: member "${printableName(name)}" has no field (no dot in its name); skipped`);
         if ((await reader.skip(size + pad)) < size + pad) throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut`, { shard, key: keyOf(name) });
