@@ -3,7 +3,7 @@
 // shell pipelines. Reports MB/s of each, the ratio, and synthaug's peak RSS (from /usr/bin/time).
 // Target: ≥ 1/3 of cat's speed, peak RSS < 200 MB whatever the stream's size.
 //
-//   node dist/bench/passthrough.js [--gb 1] [--runs 3] [--dir DIR] [--stream-gb 4]
+//   node dist/bench/passthrough.js [--gb 1] [--runs 3] [--dir DIR] [--stream-gb 4] [--skipped-gb 2]
 //
 // Three set-ups, the same files for both programs, each run once untimed first (page cache warm, code
 // loaded), then best of --runs, cat and synthaug taking turns:
@@ -17,6 +17,9 @@
 // the samples synthaug reads from it.
 // --stream-gb N also pipes an N GB stream, generated on the fly, through `synthaug cat -`, to show
 // that peak RSS does not grow with the length of the stream.
+// --skipped-gb N (default 2) pipes N/8 and N GB of members that hold no sample (directories, symlinks,
+// files without a field, members of an unknown type, runs of zero blocks) through `synthaug ls -`:
+// none of it is kept, so peak RSS must stay flat, target < 200 MB.
 import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -28,6 +31,7 @@ import * as tarStream from 'tar-stream';
 import { writeSink, type Sample } from '../src/shards/index.js';
 import { END_OF_ARCHIVE } from '../src/shards/tar-format.js';
 import { Rng } from '../src/util/rng.js';
+import { rawMember } from '../test/helpers/tar.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const BIN = fileURLToPath(new URL('../../bin/synthaug', import.meta.url));
@@ -97,6 +101,21 @@ function tarStreamPassThrough(): Promise<void> {
     process.stdout.on('finish', resolve);
     pack.on('end', resolve);
   });
+}
+
+/** `--generate-skipped GB`: that many GB of members `ls` skips (about 1 MB a round), then the end marker. */
+async function generateSkipped(gb: number): Promise<void> {
+  const parts: Buffer[] = [];
+  for (let d = 0; d < 256; d++) parts.push(rawMember(`dir-${d}/`, '', '5'));
+  parts.push(rawMember('link.png', '', '2', 'target.png'));
+  parts.push(rawMember('README', Buffer.alloc(300_000, 0x61)));
+  parts.push(rawMember('volume.bin', Buffer.alloc(300_000, 0x62), 'V'));
+  parts.push(Buffer.alloc(300_032)); // zero blocks, as between concatenated archives
+  const round = Buffer.concat(parts);
+  for (let left = gb * 1e9; left > 0; left -= round.length) {
+    if (!process.stdout.write(round)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+  }
+  process.stdout.write(END_OF_ARCHIVE);
 }
 
 function quote(s: string): string {
@@ -222,6 +241,17 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
           `synthaug peak RSS ${(rssKB / 1024).toFixed(0)} MB\n`,
       );
     }
+
+    // Skipped members are not accumulated: peak RSS of ls over two lengths of them.
+    const skippedGb = option(argv, '--skipped-gb', 2);
+    for (const size of skippedGb > 0 ? [skippedGb / 8, skippedGb] : []) {
+      const t = await timed(`${node} ${quote(SELF)} --generate-skipped ${size} | ${time(rss)} ${synthaug} ls -`);
+      const rssKB = Number(readFileSync(rss, 'utf8').trim().split('\n').pop());
+      process.stdout.write(
+        `ls - over ${size.toFixed(2)} GB of skipped members: ${(size * 1000 / t.seconds).toFixed(0)} MB/s, ` +
+          `synthaug peak RSS ${(rssKB / 1024).toFixed(0)} MB (target < 200, flat in the stream length)\n`,
+      );
+    }
   } finally {
     if (dirAt < 0) rmSync(dir, { recursive: true, force: true });
   }
@@ -229,7 +259,15 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
 
 if (process.argv[1] === SELF) {
   const generateAt = process.argv.indexOf('--generate');
-  const work = generateAt >= 0 ? generate(Number(process.argv[generateAt + 1])) : process.argv.includes('--tar-stream') ? tarStreamPassThrough() : run();
+  const skippedAt = process.argv.indexOf('--generate-skipped');
+  const work =
+    generateAt >= 0
+      ? generate(Number(process.argv[generateAt + 1]))
+      : skippedAt >= 0
+        ? generateSkipped(Number(process.argv[skippedAt + 1]))
+        : process.argv.includes('--tar-stream')
+          ? tarStreamPassThrough()
+          : run();
   work.catch((err) => {
     process.stderr.write(`${(err as Error).stack ?? err}\n`);
     process.exit(1);

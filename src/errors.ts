@@ -1,5 +1,6 @@
 // Typed errors. Only the entry point (src/cli.ts) turns them into exit codes:
 // UsageError → 2, InputError and any other failure → 1.
+import { printableName } from './shards/keys.js';
 
 /** The command line is wrong: a bad option value, a missing argument. Exit 2. */
 export class UsageError extends Error {
@@ -18,7 +19,7 @@ export class InputError extends Error {
   readonly shard?: string;
   readonly key?: string;
   constructor(message: string, where: InputLocation = {}) {
-    const place = [where.shard && `shard ${where.shard}`, where.key && `sample ${where.key}`]
+    const place = [where.shard && `shard ${printableName(where.shard)}`, where.key && `sample ${printableName(where.key)}`]
       .filter(Boolean)
       .join(', ');
     super(place ? `${place}: ${message}` : message);

@@ -1,6 +1,7 @@
 // Pure stages on in-memory iterables: shuffle buffer, take, ordered map, and the weighted mix.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import sharp from 'sharp';
 import { shuffle } from '../src/stages/shuffle.js';
 import { take } from '../src/stages/take.js';
 import { mapOrdered } from '../src/stages/map.js';
@@ -266,9 +267,10 @@ test('subSeed spreads keys evenly; workerShare partitions by position', async ()
 });
 
 test('reencode: image to png of the declared shape, label checked, json completed, skip-bad counts', async () => {
-  const jpgLike = encodePng(Uint8Array.from({ length: 8 * 6 * 3 }, (_, i) => i % 251), { width: 8, height: 6, channels: 3 });
-  const good: Sample = { key: 'a/1', shard: 'dir', fields: { webp: jpgLike, cls: Buffer.from('2'), txt: Buffer.from('keep me') } };
-  const noLabel: Sample = { key: 'a/2', shard: 'dir', fields: { png: jpgLike } };
+  const pixels = Uint8Array.from({ length: 8 * 6 * 3 }, (_, i) => i % 251);
+  const webp = await sharp(pixels, { raw: { width: 8, height: 6, channels: 3 } }).webp({ lossless: true }).toBuffer();
+  const good: Sample = { key: 'a/1', shard: 'dir', fields: { webp, cls: Buffer.from('2'), txt: Buffer.from('keep me') } };
+  const noLabel: Sample = { key: 'a/2', shard: 'dir', fields: { png: encodePng(pixels, { width: 8, height: 6, channels: 3 }) } };
   const broken: Sample = { key: 'a/3', shard: 'dir', fields: { png: Buffer.from('nope'), cls: Buffer.from('1') } };
   const spec = { width: 4, height: 4, channels: 1 as const, resize: 'center-crop' as const };
   const [out] = await collect(reencode({ spec })(fromArray([good])));

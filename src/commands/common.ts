@@ -4,7 +4,8 @@
 // and its handler: openSource(args.sources, sourceOptionsFrom(args)) → stages → writeSink(..., sinkOptionsFrom(args)).
 import type { Argv } from 'yargs';
 import { byteSize, nonNegativeInt, positiveInt, rejectUnknownOptions } from '../options.js';
-import { partition, type SinkOptions, type SourceOptions } from '../shards/index.js';
+import { DEFAULT_MAX_PIXELS } from '../images/header.js';
+import { DEFAULT_MAX_CLASSES, DEFAULT_MAX_MEMBER_SIZE, partition, type SinkOptions, type SourceOptions } from '../shards/index.js';
 
 /** Parsed source arguments (what sourceArgs adds). */
 export interface SourceArgs {
@@ -12,6 +13,9 @@ export interface SourceArgs {
   'skip-bad': boolean;
   'shard-index': number;
   'num-shards': number;
+  'max-classes': number;
+  'max-pixels': number;
+  'max-member-size': string;
 }
 
 /** Parsed sink arguments (what sinkArgs adds). */
@@ -46,7 +50,22 @@ export function sourceArgs<T>(y: Argv<T>) {
       default: 0,
       describe: 'This worker\'s part: keep the samples whose global index i has i % num-shards == shard-index',
     })
-    .option('num-shards', { type: 'number', default: 1, describe: 'Number of parts the input is split into across workers' });
+    .option('num-shards', { type: 'number', default: 1, describe: 'Number of parts the input is split into across workers' })
+    .option('max-classes', {
+      type: 'number',
+      default: DEFAULT_MAX_CLASSES,
+      describe: 'A sample whose cls is not an integer below this is bad (nothing is sized by a label before this check)',
+    })
+    .option('max-pixels', {
+      type: 'number',
+      default: DEFAULT_MAX_PIXELS,
+      describe: "An image whose header declares more pixels is bad, checked before decoding (default: PIL's decompression-bomb limit)",
+    })
+    .option('max-member-size', {
+      type: 'string',
+      default: String(DEFAULT_MAX_MEMBER_SIZE),
+      describe: 'A tar member or image file larger than this (e.g. 256M) is bad, refused before it is read into memory',
+    });
 }
 
 /** -o/--output, --max-count, --max-size. */
@@ -71,12 +90,22 @@ export function sourceOptionsFrom(args: Partial<SourceArgs>): SourceOptions {
   const numShards = positiveInt('num-shards', args['num-shards'] ?? 1);
   const shardIndex = nonNegativeInt('shard-index', args['shard-index'] ?? 0);
   partition({ shardIndex, numShards });
-  return { skipBad: Boolean(args['skip-bad']), shardIndex, numShards };
+  return {
+    skipBad: Boolean(args['skip-bad']),
+    shardIndex,
+    numShards,
+    maxClasses: positiveInt('max-classes', args['max-classes'] ?? DEFAULT_MAX_CLASSES),
+    maxPixels: positiveInt('max-pixels', args['max-pixels'] ?? DEFAULT_MAX_PIXELS),
+    maxMemberSize: byteSize('max-member-size', args['max-member-size'] ?? DEFAULT_MAX_MEMBER_SIZE),
+  };
 }
 
-/** SinkOptions from parsed arguments, checked (exit 2 on a bad value). */
-export function sinkOptionsFrom(args: Partial<SinkArgs>): SinkOptions {
-  const options: SinkOptions = { output: args.output ?? '-' };
+/**
+ * SinkOptions from parsed arguments, checked (exit 2 on a bad value). With the command's sources, the
+ * sink refuses to write over one of them.
+ */
+export function sinkOptionsFrom(args: Partial<SinkArgs & SourceArgs>): SinkOptions {
+  const options: SinkOptions = { output: args.output ?? '-', inputs: args.sources, skipBad: args['skip-bad'] };
   if (args['max-count'] !== undefined) options.maxCount = positiveInt('max-count', args['max-count']);
   if (args['max-size'] !== undefined) options.maxSize = byteSize('max-size', args['max-size']);
   return options;

@@ -1,7 +1,8 @@
 // synthaug ls: look into a stream — samples per class (from `cls` and the json class name), the
-// fields seen, and with --keys one line per sample: key<TAB>field,field,...
+// fields seen, and with --keys one line per sample: key<TAB>field,field,... Names from the input are
+// printed with control characters and non-UTF-8 bytes escaped (printableName); --json keeps them exact.
 import type { CommandModule } from 'yargs';
-import { BadInputs, openSource, sampleLabel, sampleMeta, sortedFields } from '../shards/index.js';
+import { BadInputs, openSource, printableName, sampleLabel, sampleMeta, sortedFields } from '../shards/index.js';
 import { sourceArgs, sourceOptionsFrom, writeStdout, type SourceArgs } from './common.js';
 
 interface LsArgs extends SourceArgs {
@@ -39,7 +40,7 @@ export const lsCommand: CommandModule<object, LsArgs> = {
     for await (const sample of source) {
       let row: ClassRow;
       try {
-        const cls = 'cls' in sample.fields ? sampleLabel(sample) : null;
+        const cls = 'cls' in sample.fields ? sampleLabel(sample, options.maxClasses) : null;
         const name = sampleMeta(sample).class;
         row = { cls, class: typeof name === 'string' ? name : null, samples: 0 };
       } catch (err) {
@@ -53,7 +54,7 @@ export const lsCommand: CommandModule<object, LsArgs> = {
       for (const f of names) fields.set(f, (fields.get(f) ?? 0) + 1);
       if (args.keys && args.json) keys.push({ key: sample.key, fields: names });
       else if (args.keys) {
-        pending += `${sample.key}\t${names.join(',')}\n`;
+        pending += `${printableName(sample.key)}\t${names.map(printableName).join(',')}\n`;
         if (pending.length >= CHUNK) {
           await writeStdout(pending);
           pending = '';
@@ -72,7 +73,11 @@ export const lsCommand: CommandModule<object, LsArgs> = {
     } else if (args.keys) {
       await writeStdout(pending);
     } else {
-      const lines = ['cls\tclass\tsamples', ...table.map((r) => `${r.cls ?? '-'}\t${r.class ?? '-'}\t${r.samples}`), `total\t\t${samples}`];
+      const lines = [
+        'cls\tclass\tsamples',
+        ...table.map((r) => `${r.cls ?? '-'}\t${r.class === null ? '-' : printableName(r.class)}\t${r.samples}`),
+        `total\t\t${samples}`,
+      ];
       await writeStdout(`${lines.join('\n')}\n`);
     }
   },

@@ -76,7 +76,7 @@ export const packCommand: CommandModule<object, PackArgs> = {
     const source = sourceOptionsFrom(args);
     const seed = nonNegativeInt('seed', args.seed);
     const perClass = args['per-class'] === undefined ? undefined : positiveInt('per-class', args['per-class']);
-    const decode: PartialDecodeSpec = { resize: oneOf<ResizePolicy>('resize', RESIZE_POLICIES, args.resize) };
+    const decode: PartialDecodeSpec = { resize: oneOf<ResizePolicy>('resize', RESIZE_POLICIES, args.resize), maxPixels: source.maxPixels };
     if (args.size !== undefined) Object.assign(decode, imageSize('size', args.size));
     if (args.channels !== 'keep') decode.channels = Number(oneOf('channels', ['1', '3'], args.channels)) as 1 | 3;
     const sources = args.sources ?? [];

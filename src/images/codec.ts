@@ -1,6 +1,12 @@
-// The image codec: the one module in synthaug that touches sharp. Decodes png/jpg/webp (anything
-// libvips reads) into HWC uint8 pixels of a declared shape, and encodes pixels as deterministic PNG
-// (written directly with node:zlib).
+// The image codec: the one module in synthaug that touches sharp. Decodes png/jpg/webp into HWC uint8
+// pixels of a declared shape, and encodes pixels as deterministic PNG (written directly with node:zlib).
+//
+// Hostile images: the format is taken from the signature and must be png, jpeg or webp (libvips would
+// decode SVG, TIFF, PDF... whatever a field claims), and the pixel count in the header must not exceed
+// `maxPixels` (default PIL's bomb threshold, header.ts), both checked before any pixel memory is allocated.
+// At most DECODE_SLOTS images decode at once, so decoding holds at most about
+// DECODE_SLOTS × 8 bytes × maxPixels (a 4-band uint8 decode and its converted copy), whatever the
+// number of callers waiting (2.9 GB at the default limit; 64-pixel images cost kilobytes).
 //
 // Conventions (docs/design.md, Images and tensors):
 // - Pixels are row-major HWC uint8: index (y * width + x) * channels + c.   // [H, W, C]
@@ -11,9 +17,10 @@
 //   gray → RGB replicates the value into the three channels.
 // - Resampling uses sharp's default Lanczos-3 kernel. EXIF orientation is not applied: pixels are
 //   taken as stored, as PIL / torchvision's ImageFolder do.
-import type Sharp from 'sharp';
+import type { default as Sharp, SharpOptions } from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
 import { InputError, type InputLocation } from '../errors.js';
+import { DEFAULT_MAX_PIXELS, imageHeaderProblem } from './header.js';
 
 let sharpModule: Promise<typeof Sharp> | undefined;
 
@@ -38,6 +45,8 @@ export interface ImageShape {
 }
 
 export interface DecodeSpec extends ImageShape {
+  /** Images with more pixels than this in their header are an InputError (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number;
   /**
    * none: the image must already have this size (else InputError);
    * stretch: scale each axis independently to the size (aspect ratio not kept);
@@ -55,11 +64,43 @@ const FIT: Record<Exclude<ResizePolicy, 'none'>, 'fill' | 'cover' | 'contain'> =
 
 const BLACK = { r: 0, g: 0, b: 0, alpha: 1 };
 
-/** Width, height and channel count as stored in the image header, or an InputError. */
-export async function probeImage(bytes: Buffer, where: InputLocation = {}): Promise<{ width: number; height: number; channels: number; format: string }> {
+/** Images decoding at once (see the header comment for the memory this bounds). */
+export const DECODE_SLOTS = 2;
+let busySlots = 0;
+const waiting: (() => void)[] = [];
+
+/** Run `work` when one of the DECODE_SLOTS is free. */
+async function inDecodeSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (busySlots >= DECODE_SLOTS) await new Promise<void>((resolve) => waiting.push(resolve));
+  else busySlots++;
+  try {
+    return await work();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else busySlots--;
+  }
+}
+
+/** sharp's input options: fail on corrupt data, and never more pixels than allowed. */
+function sharpInput(maxPixels: number): SharpOptions {
+  return { failOn: 'error', limitInputPixels: Math.min(Math.max(1, Math.floor(maxPixels)), Number.MAX_SAFE_INTEGER) };
+}
+
+/**
+ * Width, height and channel count as stored in the image header, or an InputError: also for a format
+ * other than png, jpeg or webp, and for more than `maxPixels` pixels.
+ */
+export async function probeImage(
+  bytes: Buffer,
+  where: InputLocation = {},
+  maxPixels = DEFAULT_MAX_PIXELS,
+): Promise<{ width: number; height: number; channels: number; format: string }> {
+  const problem = imageHeaderProblem(bytes, maxPixels);
+  if (problem !== null) throw new InputError(`image does not decode: ${problem}`, where);
   const sharp = await loadSharp();
   try {
-    const meta = await sharp(bytes, { failOn: 'error' }).metadata();
+    const meta = await sharp(bytes, sharpInput(maxPixels)).metadata();
     if (!meta.width || !meta.height) throw new Error('no image size in header');
     return { width: meta.width, height: meta.height, channels: meta.channels ?? 0, format: meta.format ?? 'unknown' };
   } catch (err) {
@@ -73,7 +114,8 @@ export async function probeImage(bytes: Buffer, where: InputLocation = {}): Prom
  */
 export async function decodeImage(bytes: Buffer, spec: DecodeSpec, where: InputLocation = {}): Promise<Uint8Array> {
   const { width, height, channels } = spec;
-  const header = await probeImage(bytes, where);
+  const maxPixels = spec.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const header = await probeImage(bytes, where, maxPixels);
   if (spec.resize === 'none' && (header.width !== width || header.height !== height)) {
     throw new InputError(
       `image is ${header.width}x${header.height} but ${width}x${height} was declared (choose a --resize policy to convert)`,
@@ -81,23 +123,25 @@ export async function decodeImage(bytes: Buffer, spec: DecodeSpec, where: InputL
     );
   }
   const sharp = await loadSharp();
-  let data: Buffer;
-  let got: number;
-  try {
-    let pipeline = sharp(bytes, { failOn: 'error' }).flatten({ background: BLACK }).toColourspace('srgb');
-    if (spec.resize !== 'none' && (header.width !== width || header.height !== height)) {
-      pipeline = pipeline.resize(width, height, { fit: FIT[spec.resize], position: 'centre', background: BLACK });
+  return inDecodeSlot(async () => {
+    let data: Buffer;
+    let got: number;
+    try {
+      let pipeline = sharp(bytes, sharpInput(maxPixels)).flatten({ background: BLACK }).toColourspace('srgb');
+      if (spec.resize !== 'none' && (header.width !== width || header.height !== height)) {
+        pipeline = pipeline.resize(width, height, { fit: FIT[spec.resize], position: 'centre', background: BLACK });
+      }
+      const out = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      if (out.info.width !== width || out.info.height !== height) {
+        throw new Error(`decoder returned ${out.info.width}x${out.info.height}, expected ${width}x${height}`);
+      }
+      data = out.data;
+      got = out.info.channels;
+    } catch (err) {
+      throw new InputError(`image does not decode: ${(err as Error).message}`, where);
     }
-    const out = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    if (out.info.width !== width || out.info.height !== height) {
-      throw new Error(`decoder returned ${out.info.width}x${out.info.height}, expected ${width}x${height}`);
-    }
-    data = out.data;
-    got = out.info.channels;
-  } catch (err) {
-    throw new InputError(`image does not decode: ${(err as Error).message}`, where);
-  }
-  return convertChannels(data, width * height, got, channels);
+    return convertChannels(data, width * height, got, channels);
+  });
 }
 
 /** A decode request where size and channels may be left to the image: absent means "as stored". */
@@ -107,6 +151,7 @@ export interface PartialDecodeSpec {
   /** 1 or 3; absent keeps the image's own (gray or gray+alpha → 1, anything else → 3). */
   channels?: 1 | 3;
   resize: ResizePolicy;
+  maxPixels?: number;
 }
 
 /**
@@ -114,13 +159,13 @@ export interface PartialDecodeSpec {
  * stored size, missing channels keep gray as gray and colour as RGB. Returns the pixels and shape.
  */
 export async function decodeImageAs(bytes: Buffer, spec: PartialDecodeSpec, where: InputLocation = {}): Promise<{ pixels: Uint8Array; shape: ImageShape }> {
-  const header = await probeImage(bytes, where);
+  const header = await probeImage(bytes, where, spec.maxPixels);
   const shape: ImageShape = {
     width: spec.width ?? header.width,
     height: spec.height ?? header.height,
     channels: spec.channels ?? (header.channels <= 2 ? 1 : 3),
   };
-  return { pixels: await decodeImage(bytes, { ...shape, resize: spec.resize }, where), shape };
+  return { pixels: await decodeImage(bytes, { ...shape, resize: spec.resize, maxPixels: spec.maxPixels }, where), shape };
 }
 
 /** [N, from] uint8 → [N, to] uint8; drops any alpha band, BT.601 luma for RGB → gray. */

@@ -51,6 +51,16 @@ export class ChunkPool {
     return this.seqs.get(bytes.buffer) ?? -1;
   }
 
+  /** Nothing points into chunk `seq` (the reader passed it without handing out a view): it may be reused. */
+  release(seq: number): void {
+    for (let i = this.live.length - 1; i >= 0; i--) {
+      if (this.live[i].seq !== seq) continue;
+      const { buf } = this.live.splice(i, 1)[0];
+      if (this.free.length < MAX_FREE) this.free.push(buf);
+      return;
+    }
+  }
+
   /** Nothing points into chunks numbered below `seq` any more: they may be reused. */
   releaseBefore(seq: number): void {
     while (this.live.length > 0 && this.live[0].seq < seq) {

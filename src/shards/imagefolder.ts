@@ -6,13 +6,18 @@
 //   cls   the class index as decimal ASCII
 //   json  {"class": <folder name>, "source": "real"}
 // Hidden entries (names starting with '.') and files that are not images are skipped.
-import { readdir, readFile, stat } from 'node:fs/promises';
+// Only regular files are read, symlinks followed (as torchvision's ImageFolder): FIFOs, devices and
+// sockets are skipped with a notice (opening a FIFO would wait for a writer, /dev/zero never ends);
+// a dangling or unreadable entry, or a file larger than maxMemberSize, is a bad input (--skip-bad skips it).
+import { constants } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { debug, warn } from '../log.js';
 import { BadInputs, type SkipOptions } from './bad.js';
-import { byteCompare } from './keys.js';
+import { byteCompare, decodeName, encodeName, printableName } from './keys.js';
 import { withMeta, type Sample } from './sample.js';
+import { DEFAULT_MAX_MEMBER_SIZE } from './tar-read.js';
 
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp'] as const;
 
@@ -22,15 +27,32 @@ export interface ImageFolderOptions extends SkipOptions {
    * unread (used by --shard-index/--num-shards so that other workers' images cost nothing).
    */
   claim?: () => boolean;
+  /** Image files larger than this are bad inputs, refused unread (default DEFAULT_MAX_MEMBER_SIZE). */
+  maxMemberSize?: number;
+}
+
+// File names are bytes: they are read as bytes and decoded as tar names are (keys.ts decodeName, non-UTF-8
+// bytes kept as escapes), so that names differing only in such bytes stay distinct; paths are encoded
+// back to the same bytes (encodeName) whenever the file system is asked.
+
+/** The entries of a directory, with names decoded from their bytes. */
+async function entriesOf(dir: string): Promise<{ name: string; isDirectory: boolean; isSymbolicLink: boolean }[]> {
+  const entries = await readdir(encodeName(dir), { withFileTypes: true, encoding: 'buffer' });
+  return entries.map((e) => ({ name: decodeName(e.name as unknown as Buffer), isDirectory: e.isDirectory(), isSymbolicLink: e.isSymbolicLink() }));
+}
+
+/** stat of a path held as a decoded name; null when it cannot be stat'ed (a dangling symlink). */
+function statOf(path: string) {
+  return stat(encodeName(path)).catch(() => null);
 }
 
 /** The class folders of an ImageFolder directory, sorted by name (byte order). */
 export async function imageFolderClasses(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
+  const entries = await entriesOf(dir);
   const classes: string[] = [];
   for (const entry of entries) {
     if (entry.name.startsWith('.')) continue;
-    if (entry.isDirectory() || (entry.isSymbolicLink() && (await stat(join(dir, entry.name))).isDirectory())) {
+    if (entry.isDirectory || (entry.isSymbolicLink && (await statOf(join(dir, entry.name)))?.isDirectory())) {
       classes.push(entry.name);
     } else {
       debug(`${dir}: ${entry.name} is not in a class folder; skipped`);
@@ -39,18 +61,64 @@ export async function imageFolderClasses(dir: string): Promise<string[]> {
   return classes.sort(byteCompare);
 }
 
-/** Relative paths of all non-hidden files below `dir`, sorted by bytes. */
-async function filesBelow(dir: string, prefix = ''): Promise<string[]> {
+/**
+ * Relative paths of all non-hidden entries below `dir` that are not directories, sorted by bytes.
+ * Directory symlinks are followed once each (a link back up the tree is not entered again).
+ */
+async function filesBelow(dir: string, prefix = '', visited = new Set<string>()): Promise<string[]> {
   const out: string[] = [];
-  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
+  const here = await stat(encodeName(join(dir, prefix)));
+  visited.add(`${here.dev}:${here.ino}`);
+  for (const entry of await entriesOf(join(dir, prefix))) {
     if (entry.name.startsWith('.')) continue;
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    let isDir = entry.isDirectory();
-    if (entry.isSymbolicLink()) isDir = (await stat(join(dir, rel))).isDirectory();
-    if (isDir) out.push(...(await filesBelow(dir, rel)));
+    let isDir = entry.isDirectory;
+    if (entry.isSymbolicLink) {
+      const target = await statOf(join(dir, rel)); // dangling: reported when read
+      isDir = target?.isDirectory() ?? false;
+      if (isDir && visited.has(`${target!.dev}:${target!.ino}`)) {
+        warn(`${dir}: ${printableName(rel)} links to a folder already read; skipped`);
+        continue;
+      }
+    }
+    if (isDir) out.push(...(await filesBelow(dir, rel, visited)));
     else out.push(rel);
   }
   return out.sort(byteCompare);
+}
+
+/**
+ * The bytes of the regular file at `path`, or null (with a notice) when it is a FIFO, device or socket.
+ * Opened without blocking, so that a FIFO put in place after the listing cannot hang the reader.
+ */
+async function readRegularFile(path: string, shown: string, maxSize: number, where: { shard: string; key: string }): Promise<Buffer | null> {
+  let handle;
+  try {
+    handle = await open(encodeName(path), constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new InputError(`cannot read ${shown}: ${(err as Error).message}`, where);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) {
+      warn(`${where.shard}: ${shown} is not a regular file (a FIFO, device or socket); skipped`);
+      return null;
+    }
+    if (info.size > maxSize) throw new InputError(`${shown} has ${info.size} bytes, more than --max-member-size ${maxSize}`, where);
+    const bytes = Buffer.allocUnsafe(info.size);
+    let filled = 0;
+    while (filled < info.size) {
+      const { bytesRead } = await handle.read(bytes, filled, info.size - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return bytes.subarray(0, filled);
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`cannot read ${shown}: ${(err as Error).message}`, where);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** `sub/a.b.PNG` → { stem: 'sub/a_b', field: 'png' }, or null when the extension is not an image's. */
@@ -67,6 +135,7 @@ export function imageFileKey(rel: string): { stem: string; field: string } | nul
 /** The samples of an ImageFolder directory, class by class (memory holds one class's file list at a time). */
 export async function* readImageFolder(dir: string, options: ImageFolderOptions = {}): AsyncGenerator<Sample> {
   const bad = new BadInputs(options);
+  const maxSize = options.maxMemberSize ?? DEFAULT_MAX_MEMBER_SIZE;
   let classes: string[];
   try {
     classes = await imageFolderClasses(dir);
@@ -83,10 +152,17 @@ export async function* readImageFolder(dir: string, options: ImageFolderOptions 
     const meta = { class: name, source: 'real' };
     const keys = new Set<string>();
     let images = 0;
-    for (const rel of await filesBelow(join(dir, name))) {
+    let files: string[];
+    try {
+      files = await filesBelow(join(dir, name));
+    } catch (err) {
+      bad.handle(new InputError(`cannot list class folder ${printableName(name)}: ${(err as Error).message}`, { shard: dir }));
+      continue;
+    }
+    for (const rel of files) {
       const parsed = imageFileKey(rel);
       if (parsed === null) {
-        debug(`${dir}: ${name}/${rel} is not an image (${IMAGE_EXTENSIONS.join(', ')}); skipped`);
+        debug(`${dir}: ${printableName(`${name}/${rel}`)} is not an image (${IMAGE_EXTENSIONS.join(', ')}); skipped`);
         continue;
       }
       images++;
@@ -103,12 +179,8 @@ export async function* readImageFolder(dir: string, options: ImageFolderOptions 
           });
         }
         keys.add(key);
-        let bytes: Buffer;
-        try {
-          bytes = await readFile(join(dir, name, rel));
-        } catch (err) {
-          throw new InputError(`cannot read ${name}/${rel}: ${(err as Error).message}`, { shard: dir, key });
-        }
+        const bytes = await readRegularFile(join(dir, name, rel), printableName(`${name}/${rel}`), maxSize, { shard: dir, key });
+        if (bytes === null) continue;
         yield withMeta({ key, fields: { [parsed.field]: bytes, cls }, shard: dir }, meta);
       } catch (err) {
         bad.handle(err);

@@ -1,5 +1,6 @@
 // The unit that flows between stages: one WebDataset sample.
 import { InputError } from '../errors.js';
+import { imageHeaderProblem } from '../images/header.js';
 
 /**
  * A sample is the run of adjacent tar members that share a key (member path up to the first dot of
@@ -24,20 +25,36 @@ export interface SampleMeta {
 
 export const IMAGE_FIELDS = ['png', 'jpg', 'jpeg', 'webp'] as const;
 
-/** The name of the sample's image field, or an InputError naming shard and key. */
+/**
+ * The name of the sample's image field, or an InputError naming shard and key: when there is none, or
+ * when the bytes hold another format than the field names (a `png` field holding SVG or JPEG data).
+ * The pixel limit is the decoder's to check (codec.ts).
+ */
 export function imageField(sample: Sample): string {
   const found = IMAGE_FIELDS.find((f) => f in sample.fields);
   if (!found) throw new InputError(`no image field (expected one of ${IMAGE_FIELDS.join(', ')})`, sample);
+  const problem = imageHeaderProblem(sample.fields[found], Infinity, found);
+  if (problem !== null) throw new InputError(`image does not decode: ${problem}`, sample);
   return found;
 }
 
-/** The integer label in `cls`, or an InputError naming shard and key. */
-export function sampleLabel(sample: Sample): number {
+/** Labels are below this unless --max-classes says otherwise: nothing is sized by a label larger than it. */
+export const DEFAULT_MAX_CLASSES = 100_000;
+
+/**
+ * The integer label in `cls` (decimal ASCII digits, surrounding white space allowed), checked to lie in
+ * [0, maxClasses) before anything is sized by it; anything else is an InputError naming shard and key.
+ */
+export function sampleLabel(sample: Sample, maxClasses = DEFAULT_MAX_CLASSES): number {
   const raw = sample.fields.cls;
   if (raw === undefined) throw new InputError('missing cls field', sample);
-  const text = raw.toString('utf8').trim();
+  const text = raw.toString('latin1').trim();
   if (!/^\d+$/.test(text)) throw new InputError(`cls is not a non-negative integer: ${JSON.stringify(text.slice(0, 40))}`, sample);
-  return Number(text);
+  const label = text.length > 15 ? Infinity : Number(text);
+  if (label >= maxClasses) {
+    throw new InputError(`cls ${text.length > 40 ? `${text.slice(0, 40)}... (${text.length} digits)` : text} is not below --max-classes ${maxClasses}`, sample);
+  }
+  return label;
 }
 
 /** The parsed `json` field ({} when absent), or an InputError when it does not parse. */

@@ -1,10 +1,16 @@
 // Sinks: one tar archive on stdout, or numbered shard files ('out-%06d.tar') split by count or size.
-// A shard file is written as `<name>.tmp-<pid>` and renamed when complete; on failure the partial
-// file is removed and the shards already finished stay.
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
+// A shard file is written as `<name>.tmp-<random>`, created exclusively (O_EXCL: an existing file or a
+// planted symlink there is never followed or overwritten, as mkstemp), and renamed when complete; on
+// failure the partial file is removed and the shards already finished stay. Before anything is read, a
+// sink that could write over one of its own inputs is refused (as GNU sort -o checks its inputs).
+import { randomBytes } from 'node:crypto';
+import { open, readdir, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { rmSync, type Stats } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError, invalidParameterError } from '../errors.js';
 import { debug } from '../log.js';
+import { BadInputs } from './bad.js';
+import { iterateSources } from './expand.js';
 import type { Sample } from './sample.js';
 import { END_OF_ARCHIVE } from './tar-format.js';
 import { measureSample, writeSample, type MeasuredSample } from './tar-write.js';
@@ -18,6 +24,26 @@ export interface SinkOptions {
   maxSize?: number;
   /** Stream used for '-' (default process.stdout). It is flushed, not ended. */
   stdout?: NodeJS.WritableStream;
+  /** Source specs the samples come from: a sink that could write over one of them is a UsageError. */
+  inputs?: string[];
+  /** Skip and count samples that cannot be written (a name that escapes the directory, ...) instead of failing. */
+  skipBad?: boolean;
+}
+
+/** The samples that can be written, measured; the others fail the stream or, with skipBad, are skipped and counted. */
+async function* measured(samples: AsyncIterable<Sample>, options: SinkOptions): AsyncGenerator<MeasuredSample> {
+  const bad = new BadInputs(options, 'sample');
+  for await (const sample of samples) {
+    let m: MeasuredSample;
+    try {
+      m = measureSample(sample);
+    } catch (err) {
+      bad.handle(err);
+      continue;
+    }
+    yield m;
+  }
+  bad.summary();
 }
 
 export interface SinkResult {
@@ -203,6 +229,62 @@ function refuseTerminal(stream: NodeJS.WritableStream): void {
   }
 }
 
+/** Input files compared with a sink's names (a longer list is compared up to this many). */
+const MAX_COMPARED_INPUTS = 100_000;
+
+/** A pattern's shard names as a regular expression over whole names ('%06d' → six or more digits). */
+function namePattern(pattern: string): RegExp {
+  const parts = pattern.split(/(%%|%0?\d*d)/);
+  const source = parts
+    .map((part) => (part === '%%' ? '%' : /^%0?\d*d$/.test(part) ? (part.startsWith('%0') ? '\\d+' : ' *\\d+') : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${source}$`);
+}
+
+/** The absolute path of `path` with its directory's symlinks resolved (the file itself need not exist). */
+async function resolvedPath(path: string): Promise<string> {
+  const dir = await realpath(dirname(path)).catch(() => resolve(dirname(path)));
+  return join(dir, basename(path));
+}
+
+/**
+ * Refuse (UsageError) a sink whose names could include one of the input files: the same file (device
+ * and inode) under an existing name the sink could write, or the same resolved path. Nothing is read or
+ * written before this check.
+ */
+export async function refuseOverwritingInputs(output: string, inputs: string[]): Promise<void> {
+  if (output === '-') return;
+  const namer = shardNamer(output);
+  const single = namer === null ? output.replace(/%%/g, '%') : undefined;
+  const resolvedOut = await resolvedPath(single ?? output);
+  const matches = single !== undefined ? (p: string) => p === resolvedOut : (p: string) => namePattern(resolvedOut).test(p);
+  // The existing files the sink could replace, by device and inode.
+  const targets = new Map<string, string>();
+  const note = (info: Stats | null, name: string) => info?.isFile() && targets.set(`${info.dev}:${info.ino}`, name);
+  if (single !== undefined) note(await stat(single).catch(() => null), single);
+  else {
+    const dir = dirname(resolvedOut);
+    const pattern = namePattern(basename(resolvedOut));
+    if (!/%0?\d*d/.test(dirname(output))) {
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        if (pattern.test(name)) note(await stat(join(dir, name)).catch(() => null), join(dir, name));
+      }
+    }
+  }
+  let compared = 0;
+  for (const spec of iterateSources(inputs)) {
+    if (spec === '-' || spec.startsWith('pipe:')) continue;
+    if (++compared > MAX_COMPARED_INPUTS) break;
+    const info = await stat(spec).catch(() => null);
+    if (info?.isDirectory()) continue;
+    const same = info ? targets.get(`${info.dev}:${info.ino}`) : undefined;
+    const path = await resolvedPath(spec);
+    if (same !== undefined || matches(path) || matches(await realpath(spec).catch(() => path))) {
+      throw new UsageError(`refusing to write ${JSON.stringify(output)}: it could replace the input ${JSON.stringify(spec)}${same ? ` (as ${same})` : ''} before it is read; choose another output name`);
+    }
+  }
+}
+
 /** Write samples as one archive on stdout, or as shard files; resolves when everything is on disk or flushed. */
 export async function writeSink(samples: AsyncIterable<Sample>, options: SinkOptions = {}): Promise<SinkResult> {
   const output = options.output ?? '-';
@@ -212,22 +294,23 @@ export async function writeSink(samples: AsyncIterable<Sample>, options: SinkOpt
     }
     const stream = options.stdout ?? process.stdout;
     refuseTerminal(stream);
-    return writeStream(samples, stream, options.stdout === undefined);
+    return writeStream(measured(samples, options), stream, options.stdout === undefined);
   }
   const namer = shardNamer(output);
   if (namer === null && (options.maxCount !== undefined || options.maxSize !== undefined)) {
     throw invalidParameterError('output', 'a pattern with %d (e.g. out-%06d.tar) when --max-count or --max-size is given', output);
   }
-  return writeShards(samples, namer ?? (() => output.replace(/%%/g, '%')), options);
+  if (options.inputs !== undefined) await refuseOverwritingInputs(output, options.inputs);
+  return writeShards(measured(samples, options), namer ?? (() => output.replace(/%%/g, '%')), options);
 }
 
-async function writeStream(samples: AsyncIterable<Sample>, stream: NodeJS.WritableStream, isStdout: boolean): Promise<SinkResult> {
+async function writeStream(samples: AsyncIterable<MeasuredSample>, stream: NodeJS.WritableStream, isStdout: boolean): Promise<SinkResult> {
   const sink = new StreamSink(stream, isStdout);
   const writer = new TarWriter(sink);
   let count = 0;
   try {
     for await (const sample of samples) {
-      await writer.put(measureSample(sample));
+      await writer.put(sample);
       count++;
     }
     await writer.end();
@@ -262,11 +345,20 @@ function removeTempsOnSignal(): void {
 }
 
 async function openShard(name: string): Promise<OpenShard> {
-  const temp = `${name}.tmp-${process.pid}`;
   removeTempsOnSignal();
-  openTemps.add(temp);
-  const handle = await open(temp, 'w', 0o644);
-  return { name, temp, handle, writer: new TarWriter(new FileSink(handle)), count: 0 };
+  for (let attempt = 0; ; attempt++) {
+    const temp = `${name}.tmp-${randomBytes(8).toString('hex')}`;
+    let handle: FileHandle;
+    try {
+      // 'wx': O_CREAT | O_EXCL, which fails on any existing name, a symlink included, without following it.
+      handle = await open(temp, 'wx', 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 10) continue;
+      throw err;
+    }
+    openTemps.add(temp);
+    return { name, temp, handle, writer: new TarWriter(new FileSink(handle)), count: 0 };
+  }
 }
 
 async function finishShard(shard: OpenShard): Promise<void> {
@@ -277,15 +369,14 @@ async function finishShard(shard: OpenShard): Promise<void> {
   debug(`wrote ${shard.name} (${shard.count} samples, ${shard.writer.bytes} bytes)`);
 }
 
-async function writeShards(samples: AsyncIterable<Sample>, nameOf: (n: number) => string, options: SinkOptions): Promise<SinkResult> {
+async function writeShards(samples: AsyncIterable<MeasuredSample>, nameOf: (n: number) => string, options: SinkOptions): Promise<SinkResult> {
   const maxCount = options.maxCount ?? Infinity;
   const maxSize = options.maxSize ?? Infinity;
   const written: string[] = [];
   let current: OpenShard | undefined;
   let total = 0;
   try {
-    for await (const sample of samples) {
-      const measured = measureSample(sample);
+    for await (const measured of samples) {
       if (
         current !== undefined &&
         (current.count >= maxCount || current.writer.bytes + measured.size + END_OF_ARCHIVE.length > maxSize)

@@ -10,10 +10,10 @@ import { InputError, UsageError, invalidParameterError } from '../errors.js';
 import { debug } from '../log.js';
 import { BadInputs, type SkipOptions } from './bad.js';
 import { ChunkPool, fileChunks, stdinChunks, streamChunks } from './chunks.js';
-import { expandSources } from './expand.js';
+import { iterateSources } from './expand.js';
 import { readImageFolder } from './imagefolder.js';
 import type { Sample } from './sample.js';
-import { readTar, type ReadTarOptions } from './tar-read.js';
+import { readTar, type ReadTarOptions, type Reread } from './tar-read.js';
 
 export interface SourceOptions extends SkipOptions {
   /** Stream read for '-' (default process.stdin). */
@@ -26,7 +26,19 @@ export interface SourceOptions extends SkipOptions {
    * that write or copy a sample before taking the next, as writeSink does. Saves allocating per byte.
    */
   transient?: boolean;
+  /** Tar members and image files larger than this are bad samples, refused unread (default 256 MB). */
+  maxMemberSize?: number;
+  /** Labels must lie below this (--max-classes); for the consumers that parse `cls` (sampleLabel). */
+  maxClasses?: number;
+  /** Images with more pixels are bad samples (--max-pixels); for the consumers that decode (codec.ts). */
+  maxPixels?: number;
 }
+
+/**
+ * Sources checked before the first sample is read (missing files fail before anything is written);
+ * sources beyond these are checked when they are reached, so that a long pattern is expanded lazily.
+ */
+const CHECKED_AHEAD = 10_000;
 
 type Kind = 'stdin' | 'pipe' | 'file' | 'dir';
 
@@ -67,12 +79,18 @@ export function workerPart(options: Pick<SourceOptions, 'shardIndex' | 'numShard
 
 /** Whether a source spec reads stdin: '-' itself, or '-' in a `::` list. */
 export function readsStdin(spec: string): boolean {
-  return expandSources([spec]).includes('-');
+  for (const s of iterateSources([spec])) if (s === '-') return true;
+  return false;
 }
 
 /** stdin can be read only once: a UsageError when the specs, taken together, name it more than once. */
 export function checkStdinOnce(specs: readonly string[]): void {
-  if (expandSources([...specs]).filter((s) => s === '-').length > 1) throw new UsageError('stdin (-) can be read only once');
+  let seen = 0;
+  for (const s of iterateSources([...specs])) if (s === '-' && ++seen > 1) throw stdinTwice();
+}
+
+function stdinTwice(): UsageError {
+  return new UsageError('stdin (-) can be read only once');
 }
 
 /**
@@ -87,33 +105,49 @@ export function checkStdinOnce(specs: readonly string[]): void {
  * asked for: only for consumers that hold nothing (`cat`'s source → writeSink).
  */
 export function openSource(specs: string[], options: SourceOptions = {}): AsyncIterable<Sample> {
-  const sources = expandSources(specs);
-  if (sources.length === 0) throw new UsageError('no input: name at least one source (a tar file, a directory, - or pipe:COMMAND)');
-  checkStdinOnce(sources);
-  return concatenate(sources, options, workerPart(options));
+  const rest = iterateSources(specs);
+  const ahead: string[] = [];
+  while (ahead.length < CHECKED_AHEAD) {
+    const next = rest.next();
+    if (next.done) break;
+    ahead.push(next.value);
+  }
+  if (ahead.length === 0) throw new UsageError('no input: name at least one source (a tar file, a directory, - or pipe:COMMAND)');
+  checkStdinOnce(ahead);
+  return concatenate(ahead, rest, options, workerPart(options));
 }
 
 /** `claim` is called once per sample in global order (ImageFolder files before they are read). */
-async function* concatenate(sources: string[], options: SourceOptions, claim: () => boolean): AsyncGenerator<Sample> {
+async function* concatenate(ahead: string[], rest: Iterator<string>, options: SourceOptions, claim: () => boolean): AsyncGenerator<Sample> {
   const bad = new BadInputs(options, 'input item');
   const skip = bad.asOptions();
-  const kinds: (Kind | null)[] = [];
-  for (const spec of sources) {
+  const check = async (spec: string): Promise<Kind | null> => {
     try {
-      kinds.push(await kindOf(spec));
+      return await kindOf(spec);
     } catch (err) {
       bad.handle(err);
-      kinds.push(null);
+      return null;
     }
-  }
+  };
+  const kinds: (Kind | null)[] = [];
+  for (const spec of ahead) kinds.push(await check(spec));
   const pool = new ChunkPool(options.transient ?? false);
-  const read = { ...skip, pool };
-  for (const [i, spec] of sources.entries()) {
-    const kind = kinds[i];
+  const read = { ...skip, pool, maxMemberSize: options.maxMemberSize };
+  let stdinRead = ahead.includes('-');
+  const sources = (function* (): Generator<[string, Kind | null | undefined]> {
+    for (const [i, spec] of ahead.entries()) yield [spec, kinds[i]];
+    for (let r = rest.next(); !r.done; r = rest.next()) yield [r.value, undefined];
+  })();
+  for (const [spec, known] of sources) {
+    if (known === undefined && spec === '-') {
+      if (stdinRead) throw stdinTwice();
+      stdinRead = true;
+    }
+    const kind = known === undefined ? await check(spec) : known;
     if (kind === null) continue;
     debug(`reading ${spec}`);
     if (kind === 'dir') {
-      yield* readImageFolder(spec, { ...skip, claim });
+      yield* readImageFolder(spec, { ...skip, claim, maxMemberSize: options.maxMemberSize });
       continue;
     }
     const samples =
@@ -136,8 +170,13 @@ async function* readFile(path: string, options: ReadTarOptions & { pool: ChunkPo
     new BadInputs(options).handle(new InputError(`cannot open: ${(err as Error).message}`, { shard: path }));
     return;
   }
+  const reread: Reread = async (offset, size) => {
+    const buf = Buffer.allocUnsafe(size);
+    const { bytesRead } = await handle.read(buf, 0, size, offset);
+    return buf.subarray(0, bytesRead);
+  };
   try {
-    yield* readTar(fileChunks(handle, options.pool), path, options);
+    yield* readTar(fileChunks(handle, options.pool), path, { ...options, reread });
   } finally {
     await handle.close();
   }

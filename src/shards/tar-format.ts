@@ -4,6 +4,8 @@
 //   typeflag 156, linkname 157+100, magic 257+6, version 263+2, uname 265+32, gname 297+32,
 //   devmajor 329+8, devminor 337+8, prefix 345+155.
 
+import { decodeName, encodeName, hasEscapedBytes } from './keys.js';
+
 export const BLOCK = 512;
 /** The end-of-archive marker: two zero blocks. */
 export const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
@@ -21,6 +23,8 @@ export interface HeaderBlock {
   name: string;
   size: number;
   type: string;
+  /** The link target of a hard or symbolic link member. */
+  linkname: string;
 }
 
 /** A 512-byte block (at byte `at` of `buf`) that is all zeros (part of an end-of-archive marker, or padding). */
@@ -45,7 +49,7 @@ export function parseHeader(buf: Buffer, at = 0): HeaderBlock | null {
   if (buf[at + 345] !== 0 && buf.toString('latin1', at + 257, at + 263) === 'ustar\0') {
     name = `${cString(buf, at + 345, 155)}/${name}`;
   }
-  return { name, size, type };
+  return { name, size, type, linkname: cString(buf, at + 157, 100) };
 }
 
 /** Sum of the header bytes at `at` with the chksum field (148..156) counted as eight spaces. */
@@ -96,12 +100,12 @@ function checksumMatches(buf: Buffer, at: number, stored: number): boolean {
   return stored === signed;
 }
 
-/** A NUL-terminated UTF-8 string field. */
+/** A NUL-terminated name field (decodeName: UTF-8, other bytes kept as escapes). */
 function cString(block: Buffer, start: number, width: number): string {
   let end = start;
   const limit = start + width;
   while (end < limit && block[end] !== 0) end++;
-  return block.toString('utf8', start, end);
+  return decodeName(block, start, end);
 }
 
 /** An octal number field (space/NUL padded), or GNU base-256 when the high bit is set. */
@@ -146,7 +150,7 @@ export function parsePaxRecords(data: Buffer): Map<string, string> | string {
     if (record[record.length - 1] !== 0x0a) return 'PAX record not ended by a newline';
     const eq = record.indexOf(0x3d);
     if (eq < 0) return 'PAX record without "="';
-    out.set(record.toString('utf8', 0, eq), record.toString('utf8', eq + 1, record.length - 1));
+    out.set(record.toString('utf8', 0, eq), decodeName(record, eq + 1, record.length - 1));
     pos += len;
   }
   return out;
@@ -219,18 +223,28 @@ export function plainNameSum(name: string): number {
   return sum;
 }
 
-/** `"%d key=value\n"` with the length counting itself. */
+/** `"%d key=value\n"` with the length counting itself; the value's bytes by encodeName. */
 function paxRecord(key: string, value: string): Buffer {
-  const body = Buffer.byteLength(` ${key}=${value}\n`);
+  const bytes = encodeName(value);
+  const body = key.length + bytes.length + 3;
   const digits = String(body).length;
   let len = body + digits;
   if (String(len).length > digits) len += 1; // counting the digits added one more digit
-  return Buffer.from(`${len} ${key}=${value}\n`, 'utf8');
+  return Buffer.concat([Buffer.from(`${len} ${key}=`, 'latin1'), bytes, Buffer.from('\n', 'latin1')]);
+}
+
+/**
+ * The PAX records for a name: `path`, preceded by `hdrcharset=BINARY` (POSIX pax: the values are not
+ * UTF-8) when the name holds bytes that are not UTF-8.
+ */
+function paxRecords(name: string): Buffer {
+  const path = paxRecord('path', name);
+  return hasEscapedBytes(name) ? Buffer.concat([paxRecord('hdrcharset', 'BINARY'), path]) : path;
 }
 
 /** The PAX header (header block, records, padding) that carries a name that is not plain. */
 function paxHeader(name: string): Buffer {
-  const records = paxRecord('path', name);
+  const records = paxRecords(name);
   const head = Buffer.alloc(BLOCK + records.length + padding(records.length));
   const paxName = '././@PaxHeader';
   writeUstarBlock(head, 0, paxName, plainNameSum(paxName), records.length, 'x');
@@ -240,14 +254,14 @@ function paxHeader(name: string): Buffer {
 
 /** The USTAR stand-in name that readers ignoring PAX see: ASCII, keeping the end of the name (its extension). */
 function fallbackName(name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]/g, '_');
+  const ascii = name.replace(/[^\x20-\x7e]/gu, '_');
   return ascii.slice(Math.max(0, ascii.length - 100));
 }
 
 /** Bytes of header for a regular file member called `name`: one block, or more with a PAX header first. */
 export function memberHeaderLength(name: string): number {
   if (plainNameSum(name) >= 0) return BLOCK;
-  const records = paxRecord('path', name).length;
+  const records = paxRecords(name).length;
   return BLOCK + records + padding(records) + BLOCK;
 }
 

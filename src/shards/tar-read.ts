@@ -1,10 +1,10 @@
 // Reading tar streams: bytes → members (USTAR, GNU long names, PAX) → samples (adjacent members
 // sharing a key). Every problem becomes an InputError naming the shard and, where known, the key.
 import { InputError } from '../errors.js';
-import { debug } from '../log.js';
+import { debug, warn } from '../log.js';
 import { BadInputs, type SkipOptions } from './bad.js';
 import type { ChunkPool } from './chunks.js';
-import { splitMemberName } from './keys.js';
+import { decodeName, keyEnd, printableName, splitMemberName } from './keys.js';
 import type { Sample } from './sample.js';
 import { BLOCK, isZeroBlock, padding, parseHeader, parsePaxRecords } from './tar-format.js';
 
@@ -15,13 +15,37 @@ import { BLOCK, isZeroBlock, padding, parseHeader, parsePaxRecords } from './tar
  */
 const MAX_BATCH = 16;
 
+/** Members larger than this are refused unread unless --max-member-size says otherwise (256 MB). */
+export const DEFAULT_MAX_MEMBER_SIZE = 256_000_000;
+/** GNU long names and PAX extended headers larger than this are refused (they are read into memory). */
+const MAX_EXTENDED_HEADER = 1 << 20;
+/**
+ * A run of zero blocks longer than this (10 MiB) ends the archive: tar writers pad the end to a record
+ * (10 KiB by default), and concatenated archives put two blocks and a record's padding between them;
+ * an endless run (`/dev/zero`) would otherwise be read for ever.
+ */
+const MAX_ZERO_RUN = 20_480;
+/** Names of earlier members remembered for hard links to resolve (two generations, as RecentKeys). */
+const LINK_WINDOW = 100_000;
+
 /** One regular-file member of an archive. */
 export interface TarMember {
   name: string;
   data: Buffer;
   /** With a ChunkPool: the number of the pool chunk where the member starts (its bytes lie there or later). */
   seq?: number;
+  /** Set when the member is refused (too large, an unresolved hard link): its sample is bad; `data` is empty. */
+  problem?: string;
 }
+
+/** Typeflags of members that hold no sample data, by the name reported for them. */
+const NON_REGULAR: Record<string, string> = {
+  '2': 'symbolic link',
+  '3': 'character device',
+  '4': 'block device',
+  '5': 'directory',
+  '6': 'FIFO',
+};
 
 /**
  * Pulls exact byte counts out of a stream of chunks of any size. Member data that lies within one
@@ -39,6 +63,12 @@ class ByteReader {
   seq = -1;
   /** A piece fetched ahead that does not continue the current chunk. */
   private pending: Buffer | undefined;
+  /**
+   * Whether member data was handed out as a view of the current chunk. A pool chunk left behind without
+   * such a view (headers, skipped members, padding) goes back to the pool at once, so that a long run of
+   * members nobody keeps costs no memory.
+   */
+  pinned = false;
 
   constructor(
     private readonly chunks: AsyncIterator<Buffer | Uint8Array | string>,
@@ -63,6 +93,8 @@ class ByteReader {
 
   /** Make `piece` the current chunk (the current one is used up). */
   private install(piece: Buffer): void {
+    if (this.pool && !this.pinned && this.seq >= 0 && piece.buffer !== this.chunk.buffer) this.pool.release(this.seq);
+    this.pinned = false;
     this.chunk = piece;
     this.pos = 0;
     if (this.pool) this.seq = this.pool.seqOf(piece);
@@ -101,7 +133,10 @@ class ByteReader {
     this.offset += n;
   }
 
-  /** The next `n` bytes (fewer only at the end of the stream): a view when they lie in one chunk, else a copy. */
+  /**
+   * The next `n` bytes (fewer only at the end of the stream): a view when they lie in one chunk, else a
+   * copy. A caller that keeps the bytes sets `pinned`.
+   */
   async read(n: number): Promise<Buffer> {
     while (this.available < n && (await this.extend()));
     if (this.available >= n) {
@@ -142,28 +177,81 @@ class ByteReader {
   }
 }
 
-// Typeflags (POSIX ustar, GNU, PAX). Regular files carry sample data; the POSIX types that describe
-// no file data are ignored without skipping (their size field does not count, as Python's tarfile does).
+// Typeflags (POSIX ustar, GNU, PAX). Regular files carry sample data; hard links ('1') are resolved to
+// an earlier member; the other POSIX types describe no file data (their size field does not count, as
+// Python's tarfile does) and are counted and reported.
 const REGULAR = new Set(['0', '7']);
 const NO_DATA = new Set(['1', '2', '3', '4', '5', '6']);
+
+/** Reads `size` bytes at byte `offset` of the shard (files only: a stream cannot go back). */
+export type Reread = (offset: number, size: number) => Promise<Buffer>;
+
+/** Where the data of earlier regular members lies, for hard links (bounded: two generations of names). */
+class MemberIndex {
+  private current = new Map<string, { offset: number; size: number }>();
+  private previous = new Map<string, { offset: number; size: number }>();
+  add(name: string, offset: number, size: number): void {
+    if (this.current.size >= LINK_WINDOW) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+    this.current.set(name, { offset, size });
+  }
+  get(name: string): { offset: number; size: number } | undefined {
+    return this.current.get(name) ?? this.previous.get(name);
+  }
+}
+
+/** Members that hold no sample data, counted by kind and reported once per shard. */
+class Unread {
+  private readonly counts = new Map<string, number>();
+  note(kind: string, name: string, shard: string): void {
+    this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
+    debug(`shard ${shard}: ${kind} member "${printableName(name)}" holds no sample data; skipped`);
+  }
+  report(shard: string): void {
+    if (this.counts.size === 0) return;
+    const plural = (kind: string) => (kind === 'directory' ? 'directories' : kind.startsWith('member ') ? kind.replace('member', 'members') : `${kind}s`);
+    const parts = [...this.counts].map(([kind, n]) => `${n} ${n === 1 ? kind : plural(kind)}`);
+    warn(`shard ${shard}: skipped members that hold no file data: ${parts.join(', ')} (--verbose names them)`);
+  }
+}
 
 /** The key a member name would give, for error messages. */
 function keyOf(name: string): string | undefined {
   return splitMemberName(name)?.key ?? (name || undefined);
 }
 
+/** How members are read: limits, and what hard links and the chunk pool need. */
+export interface MemberOptions {
+  /** Members larger than this many bytes are refused before they are read (default DEFAULT_MAX_MEMBER_SIZE). */
+  maxMemberSize?: number;
+  /** Re-reads earlier member data for hard links (files); without it a hard link is a bad sample. */
+  reread?: Reread;
+  /**
+   * The pool the input chunks come from (chunks.ts). In transient mode each sample is valid only until
+   * the next one is asked for: then the chunks that only earlier samples point into are reused.
+   */
+  pool?: ChunkPool;
+}
+
 /**
- * The regular-file members of a tar stream, in order, in small batches. Directories, links and other
- * non-file members are skipped; zero blocks are skipped too, so concatenated archives (`cat a.tar b.tar`)
+ * The regular-file members of a tar stream (hard links resolved), in order, in small batches. Directories,
+ * symbolic links and other non-file members are skipped and reported (notices below); zero blocks are skipped too, so concatenated archives (`cat a.tar b.tar`)
  * read as one. Members that the bytes at hand complete are parsed synchronously (headers in place, data
  * as views of the input chunk), and a promise is paid only when the next input chunk is needed.
  */
-async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string>, shard: string, pool?: ChunkPool): AsyncGenerator<TarMember[]> {
-  const reader = new ByteReader(chunks[Symbol.asyncIterator](), pool);
+async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string>, shard: string, options: MemberOptions = {}): AsyncGenerator<TarMember[]> {
+  const reader = new ByteReader(chunks[Symbol.asyncIterator](), options.pool);
+  const maxMemberSize = options.maxMemberSize ?? DEFAULT_MAX_MEMBER_SIZE;
+  const index = new MemberIndex();
+  const unread = new Unread();
   let batch: TarMember[] = [];
   let longName: string | undefined; // from a GNU 'L' member, for the next header
+  let longLink: string | undefined; // from a GNU 'K' member, for the next header
   let pax: Map<string, string> | undefined; // from a PAX 'x' member, for the next header
   let lastName = '';
+  let zeroRun = 0;
   const where = () => (lastName ? ` (after member ${JSON.stringify(lastName)})` : '');
   try {
     for (;;) {
@@ -191,7 +279,15 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
         }
       }
       const header = parseHeader(block, at);
-      if (header === null && isZeroBlock(block, at)) continue;
+      if (header === null && isZeroBlock(block, at)) {
+        if (++zeroRun > MAX_ZERO_RUN) {
+          const from = start - (zeroRun - 1) * BLOCK;
+          warn(`shard ${shard}: more than ${(MAX_ZERO_RUN * BLOCK) >> 20} MiB of zero blocks at byte ${from}: taken as the end of the archive`);
+          break;
+        }
+        continue;
+      }
+      zeroRun = 0;
       if (header === null) {
         throw new InputError(`not a tar header at byte ${start} (bad checksum: garbage or not a tar archive)${where()}`, {
           shard,
@@ -206,14 +302,19 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
       }
       const pad = padding(size);
 
-      if (header.type === 'L' || header.type === 'x' || header.type === 'g') {
+      if (header.type === 'L' || header.type === 'K' || header.type === 'x' || header.type === 'g') {
+        if (size > MAX_EXTENDED_HEADER) {
+          throw new InputError(`extended header of ${size} bytes at byte ${start} (more than ${MAX_EXTENDED_HEADER})`, { shard, key: keyOf(lastName) });
+        }
         const data = await reader.read(size);
         if (data.length < size || (await reader.skip(pad)) < pad) {
           throw new InputError(`truncated tar: extended header cut at byte ${reader.offset}${where()}`, { shard, key: keyOf(lastName) });
         }
-        if (header.type === 'L') {
+        if (header.type === 'L' || header.type === 'K') {
           const nul = data.indexOf(0);
-          longName = data.toString('utf8', 0, nul < 0 ? data.length : nul);
+          const text = decodeName(data, 0, nul < 0 ? data.length : nul);
+          if (header.type === 'L') longName = text;
+          else longLink = text;
         } else {
           const records = parsePaxRecords(data);
           if (typeof records === 'string') throw new InputError(`${records} at byte ${start}${where()}`, { shard, key: keyOf(lastName) });
@@ -224,26 +325,51 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
       }
 
       const name = pax?.get('path') ?? longName ?? header.name;
+      const linkname = pax?.get('linkpath') ?? longLink ?? header.linkname;
       longName = undefined;
+      longLink = undefined;
       pax = undefined;
       if (header.type === 'S') {
         throw new InputError(`GNU sparse members are not supported: ${JSON.stringify(name)}`, { shard, key: keyOf(name) });
       }
-      if (NO_DATA.has(header.type)) continue;
-      const isFile = REGULAR.has(header.type) && !name.endsWith('/');
-      if (!isFile) {
-        // An old-style directory ('0' with a trailing slash), or an unknown type: skip its data.
-        const skipped = await reader.skip(size + pad);
-        if (skipped < size + pad) throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut`, { shard, key: keyOf(name) });
+      if (header.type === '1') {
+        // A hard link: the data of the earlier member it names, as Python's tarfile extracts it.
+        lastName = name;
+        batch.push(await hardLink(name, linkname, index, options.reread, seq));
         continue;
       }
+      if (NO_DATA.has(header.type)) {
+        unread.note(NON_REGULAR[header.type], name, shard);
+        continue;
+      }
+      const isFile = REGULAR.has(header.type) && !name.endsWith('/');
+      if (isFile && keyEnd(name) < 0) {
+        // A file that belongs to no sample (no dot in its basename, or a hidden one): skipped unread.
+        debug(`shard ${shard}: member "${printableName(name)}" has no field (no dot in its name); skipped`);
+        if ((await reader.skip(size + pad)) < size + pad) throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut`, { shard, key: keyOf(name) });
+        continue;
+      }
+      if (!isFile || size > maxMemberSize) {
+        // An old-style directory ('0' with a trailing slash), an unknown type, or a member too large: skip its data.
+        const skipped = await reader.skip(size + pad);
+        if (skipped < size + pad) throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut`, { shard, key: keyOf(name) });
+        if (isFile) {
+          lastName = name;
+          const problem = `member ${JSON.stringify(name)} has ${size} bytes, more than --max-member-size ${maxMemberSize}`;
+          batch.push({ name, data: Buffer.alloc(0), seq, problem });
+        } else unread.note(name.endsWith('/') ? 'directory' : `member of type ${JSON.stringify(header.type)}`, name, shard);
+        continue;
+      }
+      index.add(name, reader.offset, size);
       let data: Buffer;
       if (reader.available >= size + pad) {
         // The common case: data and padding within the current chunk, taken without a promise.
         data = reader.chunk.subarray(reader.pos, reader.pos + size);
         reader.advance(size + pad);
+        reader.pinned = true;
       } else {
         data = await reader.read(size);
+        reader.pinned = true;
         if (data.length < size) {
           throw new InputError(`truncated tar: member ${JSON.stringify(name)} is cut after ${data.length} of ${size} bytes`, {
             shard,
@@ -261,6 +387,7 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
         batch = [];
       }
     }
+    if (batch.length > 0) yield batch;
   } catch (err) {
     // The members completed before the problem still count (the grouper decides what is whole).
     if (batch.length > 0) yield batch;
@@ -269,21 +396,28 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
     // A read error from the underlying file or pipe.
     throw new InputError(`cannot read: ${(err as Error).message}`, { shard, key: keyOf(lastName) });
   } finally {
+    unread.report(shard);
     await reader.close();
   }
 }
 
-export interface ReadTarOptions extends SkipOptions {
+/** The member a hard link stands for: the data of the earlier member it names, or a refused member. */
+async function hardLink(name: string, target: string, index: MemberIndex, reread: Reread | undefined, seq: number): Promise<TarMember> {
+  const found = index.get(target);
+  const refuse = (why: string): TarMember => ({ name, data: Buffer.alloc(0), seq, problem: `hard link ${JSON.stringify(name)} to ${JSON.stringify(target)}: ${why}` });
+  if (found === undefined) return refuse('no earlier regular member has that name');
+  if (reread === undefined) return refuse('links are resolved only in files (a stream cannot go back to the target)');
+  const data = await reread(found.offset, found.size);
+  if (data.length < found.size) return refuse('the target is cut');
+  return { name, data, seq };
+}
+
+export interface ReadTarOptions extends SkipOptions, MemberOptions {
   /**
    * How many keys the non-adjacent-repeat check remembers. Memory stays bounded on endless streams:
    * two generations of up to this many keys are kept, so a repeat is always caught within this distance.
    */
   keyWindow?: number;
-  /**
-   * The pool the input chunks come from (chunks.ts). In transient mode each sample is valid only until
-   * the next one is asked for: then the chunks that only earlier samples point into are reused.
-   */
-  pool?: ChunkPool;
 }
 
 /**
@@ -340,11 +474,9 @@ export async function* groupMembers(members: AsyncIterable<TarMember | TarMember
         if (current === undefined || key !== current.key) {
           if (current !== undefined) {
             if (currentBad) bad.handle(currentBad);
-            else {
-              yield current;
-              // Asked for the next sample: the earlier ones are done with (in transient mode).
-              if (member.seq !== undefined) options.pool?.releaseBefore(member.seq);
-            }
+            else yield current;
+            // Asked for the next sample (or the last one was dropped): the earlier ones are done with (in transient mode).
+            if (member.seq !== undefined) options.pool?.releaseBefore(member.seq);
           }
           current = { key, fields: {}, shard };
           currentBad = undefined;
@@ -352,7 +484,8 @@ export async function* groupMembers(members: AsyncIterable<TarMember | TarMember
           seen.add(key);
         }
         if (currentBad) continue;
-        if (field in current.fields) reject(new InputError(`field ${JSON.stringify(field)} appears twice in one sample`, { shard, key }));
+        if (member.problem !== undefined) reject(new InputError(member.problem, { shard, key }));
+        else if (field in current.fields) reject(new InputError(`field ${JSON.stringify(field)} appears twice in one sample`, { shard, key }));
         else if (field === '__proto__') reject(new InputError('field name "__proto__" is not supported', { shard, key }));
         else current.fields[field] = member.data;
       }
@@ -370,5 +503,5 @@ export async function* groupMembers(members: AsyncIterable<TarMember | TarMember
 
 /** The samples of one tar stream, grouped by key. `shardName` names it in error messages. */
 export function readTar(stream: AsyncIterable<Buffer | Uint8Array | string>, shardName: string, options: ReadTarOptions = {}): AsyncGenerator<Sample> {
-  return groupMembers(memberBatches(stream, shardName, options.pool), shardName, options);
+  return groupMembers(memberBatches(stream, shardName, options), shardName, options);
 }

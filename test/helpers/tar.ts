@@ -39,3 +39,32 @@ export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 export async function* fromArray<T>(items: T[]): AsyncGenerator<T> {
   yield* items;
 }
+
+/**
+ * One USTAR header block written field by field (independently of the library's writer), for members a
+ * sample writer never makes: links, devices, FIFOs, directories, names of arbitrary bytes.
+ */
+export function headerBlock(name: Buffer | string, size: number, type = '0', linkname = ''): Buffer {
+  const b = Buffer.alloc(512);
+  Buffer.from(name).copy(b, 0, 0, 100);
+  b.write('0000644\0', 100, 'latin1');
+  b.write('0000000\0', 108, 'latin1');
+  b.write('0000000\0', 116, 'latin1');
+  b.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+  b.write('00000000000\0', 136, 'latin1');
+  b[156] = type.charCodeAt(0);
+  Buffer.from(linkname).copy(b, 157, 0, 100);
+  b.write('ustar\0', 257, 'latin1');
+  b.write('00', 263, 'latin1');
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const byte of b) sum += byte;
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return b;
+}
+
+/** A member: its header block, its data and the padding to a whole block. */
+export function rawMember(name: Buffer | string, data: Buffer | string = '', type = '0', linkname = ''): Buffer {
+  const bytes = Buffer.from(data);
+  return Buffer.concat([headerBlock(name, bytes.length, type, linkname), bytes, Buffer.alloc(padding(bytes.length))]);
+}
