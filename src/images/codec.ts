@@ -177,37 +177,3 @@ function pngChunk(type: string, data: Buffer): Buffer {
   chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + data.length)), 8 + data.length);
   return chunk;
 }
-
-/** Value range of a float tensor made from uint8 pixels: v/255 ∈ [0,1], or 2v/255 − 1 ∈ [−1,1]. */
-export type FloatRange = '0,1' | '-1,1';
-
-/** A float batch ready for `tf.tensor4d(data, shape)`; kept free of tfjs so the codec does not load it. */
-export interface FloatBatch {
-  /** Row-major [B, H, W, C] (channels last, as TensorFlow.js conv layers expect). */
-  data: Float32Array;
-  shape: [number, number, number, number];
-  range: FloatRange;
-}
-
-/** Stack decoded HWC uint8 images of one shape into a [B, H, W, C] float batch in the given range. */
-export function toFloatBatch(images: readonly Uint8Array[], shape: ImageShape, range: FloatRange = '0,1'): FloatBatch {
-  const { width, height, channels } = shape;
-  const size = width * height * channels;
-  const data = new Float32Array(images.length * size);
-  const [scale, offset] = range === '0,1' ? [1 / 255, 0] : [2 / 255, -1];
-  images.forEach((img, b) => {
-    if (img.length !== size) throw new RangeError(`toFloatBatch: image ${b} has ${img.length} bytes, expected ${size}`);
-    for (let i = 0; i < size; i++) data[b * size + i] = img[i] * scale + offset;
-  });
-  return { data, shape: [images.length, height, width, channels], range };
-}
-
-/** The inverse of toFloatBatch for one image: float [H, W, C] in `range` → uint8, rounded and clamped. */
-export function fromFloat(data: ArrayLike<number>, range: FloatRange = '0,1'): Uint8Array {
-  const out = new Uint8Array(data.length);
-  for (let i = 0; i < data.length; i++) {
-    const v = range === '0,1' ? data[i] * 255 : (data[i] + 1) * 127.5;
-    out[i] = Math.min(255, Math.max(0, Math.round(v)));
-  }
-  return out;
-}
