@@ -10,11 +10,12 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { GaussianStats, loadStats, mergeStatsFiles, saveStats } from '../src/metrics/stats.js';
 import { frechetDistance } from '../src/metrics/frechet.js';
-import { decodeNpy } from '../src/nn/npz.js';
+import { decodeNpy, readNpz } from '../src/nn/npz.js';
+import { fidOf } from '../src/metrics/fid.js';
 import { pivotedCholesky, symmetricEigenvalues } from '../src/metrics/linalg.js';
 
 const dir = fileURLToPath(new URL('../../fixtures/fid/', import.meta.url));
-const expected = JSON.parse(readFileSync(`${dir}expected.json`, 'utf8')) as Record<string, number>;
+const expected = JSON.parse(readFileSync(`${dir}expected.json`, 'utf8')) as Record<string, number> & { per_class: Record<string, number> };
 const features = decodeNpy(readFileSync(`${dir}features.npy`), 'features.npy');
 const [N, D] = features.shape;
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
@@ -103,4 +104,25 @@ test('linear algebra: pivoted Cholesky reproduces a PSD matrix; eigenvalues of a
       assert.ok(Math.abs(s - m[i * n + j]) < 1e-12);
     }
   }
+});
+
+test('per-class FID: one Gaussian per cls on each side, each against scipy to 1e-6', async () => {
+  const arrays = await readNpz(`${dir}per_class.npz`);
+  const d = arrays.get('x')!.shape[1];
+  const side = (f: string, l: string) => {
+    const feats = arrays.get(f)!.data as Float32Array;
+    const labels = arrays.get(l)!.data as BigInt64Array;
+    const stats = new GaussianStats(d);
+    stats.add(feats, labels.length);
+    const perClass = new Map<number, GaussianStats>();
+    labels.forEach((c, i) => {
+      const k = Number(c);
+      if (!perClass.has(k)) perClass.set(k, new GaussianStats(d));
+      perClass.get(k)!.add(feats.subarray(i * d, (i + 1) * d), 1);
+    });
+    return { spec: f, stats, countKnown: true, perClass };
+  };
+  const r = fidOf(side('x', 'lx'), side('y', 'ly'), { perClass: true });
+  assert.deepEqual(Object.keys(r.per_class!), ['0', '1', '2']);
+  for (const [c, v] of Object.entries(expected.per_class)) assert.ok(rel(r.per_class![c], v) < 1e-6, `class ${c}: ${r.per_class![c]} vs ${v}`);
 });
