@@ -142,32 +142,57 @@ export function symmetricEigenvalues(matrix: Float64Array, n: number): Float64Ar
   const a = Float64Array.from(matrix);
   const d = new Float64Array(n);
   const e = new Float64Array(n); // e[i] couples d[i] and d[i+1]
-  const v = new Float64Array(n);
-  const p = new Float64Array(n);
-  // Householder: for k = 0..n-3 zero A[k+2.., k] with a reflector on rows/cols k+1..n-1.
-  for (let k = 0; k < n - 2; k++) {
-    const m = n - k - 1; // size of the trailing block
-    let norm = 0;
-    for (let i = k + 1; i < n; i++) norm = Math.hypot(norm, a[i * n + k]);
-    d[k] = a[k * n + k];
-    if (norm === 0) {
-      e[k] = 0;
-      continue;
-    }
-    const x0 = a[(k + 1) * n + k];
-    const alpha = x0 > 0 ? -norm : norm;
-    // v = x − alpha e1, H = I − 2 v vᵀ / (vᵀv)
-    for (let i = 0; i < m; i++) v[i] = a[(k + 1 + i) * n + k];
-    v[0] -= alpha;
-    let vv = 0;
-    for (let i = 0; i < m; i++) vv += v[i] * v[i];
-    e[k] = alpha;
-    if (vv === 0) continue;
-    const beta = 2 / vv;
-    // p = beta A22 v from the lower triangle (one pass: row i gives p[i] += a_ij v_j and p[j] += a_ij v_i)
-    p.fill(0, 0, m);
-    for (let i = 0; i < m; i++) {
-      const row = (k + 1 + i) * n + k + 1;
+  tridiagonalize(a, n, d, e);
+  tridiagonalQL(d, e, n);
+  return d;
+}
+
+/**
+ * The reflector of step k: v (length n−k−1) with H = I − beta v vᵀ mapping column k below the diagonal to
+ * (alpha, 0, …, 0). beta = 0 when the column is already zero.
+ */
+function reflector(a: Float64Array, n: number, k: number, v: Float64Array): { alpha: number; beta: number } {
+  const m = n - k - 1;
+  let ss = 0;
+  for (let i = 0; i < m; i++) {
+    const x = a[(k + 1 + i) * n + k];
+    v[i] = x;
+    ss += x * x;
+  }
+  const norm = Math.sqrt(ss);
+  if (norm === 0) {
+    v.fill(0, 0, m);
+    return { alpha: 0, beta: 0 };
+  }
+  const alpha = v[0] > 0 ? -norm : norm;
+  v[0] -= alpha;
+  let vv = 0;
+  for (let i = 0; i < m; i++) vv += v[i] * v[i];
+  return { alpha, beta: vv === 0 ? 0 : 2 / vv };
+}
+
+/**
+ * Householder reduction of the symmetric matrix in `a` (lower triangle, overwritten) to the tridiagonal (d, e).
+ * Step k: p = beta A22 v, w = p − (beta pᵀv / 2) v, A22 −= v wᵀ + w vᵀ. The update of step k and the product
+ * A22' v' of step k+1 share one pass over the trailing lower triangle (the next reflector needs only the first
+ * updated column), which halves the memory traffic of the plain two-pass form.
+ */
+function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array): void {
+  let v = new Float64Array(n);
+  let p = new Float64Array(n);
+  let v2 = new Float64Array(n);
+  let p2 = new Float64Array(n);
+  const w = new Float64Array(n);
+  if (n >= 3) {
+    const r = reflector(a, n, 0, v);
+    d[0] = a[0];
+    e[0] = r.alpha;
+    let beta = r.beta;
+    // p = A22 v for the block rows/cols 1..n-1, from its lower triangle
+    const m0 = n - 1;
+    p.fill(0, 0, m0);
+    for (let i = 0; i < m0; i++) {
+      const row = (1 + i) * n + 1;
       const vi = v[i];
       let s = a[row + i] * vi;
       for (let j = 0; j < i; j++) {
@@ -177,19 +202,81 @@ export function symmetricEigenvalues(matrix: Float64Array, n: number): Float64Ar
       }
       p[i] += s;
     }
-    let pv = 0;
-    for (let i = 0; i < m; i++) {
-      p[i] *= beta;
-      pv += p[i] * v[i];
-    }
-    const c = (beta * pv) / 2;
-    for (let i = 0; i < m; i++) p[i] -= c * v[i];
-    // A22 −= v wᵀ + w vᵀ (w = p), lower triangle
-    for (let i = 0; i < m; i++) {
-      const row = (k + 1 + i) * n + k + 1;
-      const vi = v[i];
-      const wi = p[i];
-      for (let j = 0; j <= i; j++) a[row + j] -= vi * p[j] + wi * v[j];
+    for (let k = 0; k < n - 2; k++) {
+      const m = n - k - 1;
+      const off = k + 1;
+      let pv = 0;
+      for (let i = 0; i < m; i++) {
+        p[i] *= beta;
+        pv += p[i] * v[i];
+      }
+      const c = (beta * pv) / 2;
+      for (let i = 0; i < m; i++) w[i] = p[i] - c * v[i];
+      if (k + 1 < n - 2) {
+        // first column of the block, then the next reflector from it
+        const v0 = v[0];
+        const w0 = w[0];
+        for (let i = 0; i < m; i++) a[(off + i) * n + off] -= v[i] * w0 + w[i] * v0;
+        const r2 = reflector(a, n, off, v2);
+        d[k + 1] = a[off * n + off];
+        e[k + 1] = r2.alpha;
+        // one pass: rows i = 1..m-1 of the block, columns 1..i: update, then accumulate p2 = A22' v2
+        // (two rows at a time, sharing the loads of v, w, v2 and p2)
+        p2.fill(0, 0, m - 1);
+        let i = 1;
+        for (; i + 1 < m; i += 2) {
+          const rowA = (off + i) * n + off;
+          const rowB = rowA + n;
+          const va = v[i], wa = w[i], ua = v2[i - 1];
+          const vb = v[i + 1], wb = w[i + 1], ub = v2[i];
+          let sa = 0;
+          let sb = 0;
+          for (let j = 1; j < i; j++) {
+            const vj = v[j];
+            const wj = w[j];
+            const uj = v2[j - 1];
+            const x = a[rowA + j] - (va * wj + wa * vj);
+            const y = a[rowB + j] - (vb * wj + wb * vj);
+            a[rowA + j] = x;
+            a[rowB + j] = y;
+            sa += x * uj;
+            sb += y * uj;
+            p2[j - 1] += x * ua + y * ub;
+          }
+          const xd = a[rowA + i] - 2 * va * wa; // A's diagonal
+          a[rowA + i] = xd;
+          const y = a[rowB + i] - (vb * wa + wb * va); // B at A's column
+          a[rowB + i] = y;
+          const yd = a[rowB + i + 1] - 2 * vb * wb; // B's diagonal
+          a[rowB + i + 1] = yd;
+          p2[i - 1] += sa + xd * ua + y * ub;
+          p2[i] += sb + y * ua + yd * ub;
+        }
+        for (; i < m; i++) {
+          const row = (off + i) * n + off;
+          const vi = v[i];
+          const wi = w[i];
+          const ui = v2[i - 1];
+          let s = 0;
+          for (let j = 1; j < i; j++) {
+            const aij = a[row + j] - (vi * w[j] + wi * v[j]);
+            a[row + j] = aij;
+            s += aij * v2[j - 1];
+            p2[j - 1] += aij * ui;
+          }
+          const aii = a[row + i] - 2 * vi * wi;
+          a[row + i] = aii;
+          p2[i - 1] += s + aii * ui;
+        }
+        [v, v2] = [v2, v];
+        [p, p2] = [p2, p];
+        beta = r2.beta;
+      } else {
+        for (let i = 0; i < m; i++) {
+          const row = (off + i) * n + off;
+          for (let j = 0; j <= i; j++) a[row + j] -= v[i] * w[j] + w[i] * v[j];
+        }
+      }
     }
   }
   if (n >= 2) {
@@ -198,8 +285,6 @@ export function symmetricEigenvalues(matrix: Float64Array, n: number): Float64Ar
   }
   if (n >= 1) d[n - 1] = a[(n - 1) * n + n - 1];
   e[n - 1] = 0;
-  tridiagonalQL(d, e, n);
-  return d;
 }
 
 /** Implicit QL with Wilkinson shifts on the tridiagonal (d, e); d becomes the eigenvalues. */
