@@ -2,7 +2,7 @@
 //   extract   images/s of Inception feature extraction (pytorch-fid's input path: 64x64 uint8 → bilinear 299 →
 //             2x − 1 → pool features and logits) in synthaug (initBackend('auto')) and in PyTorch
 //             (bench/reference/fid_bench.py, threads = cores); batch 8, median of the timed steps
-//   frechet   the 2048-d Fréchet distance: synthaug's float64 pivoted-Cholesky + eigenvalue route against scipy's
+//   frechet   the 2048-d Fréchet distance (wall and CPU seconds, as the machine may be shared): synthaug's float64 pivoted-Cholesky + eigenvalue route against scipy's
 //             sqrtm route as pytorch-fid runs it, on the same statistics (written to a temporary .npz)
 // Prints the ISA: CPU model and vector extensions, the tfjs backend, numpy/scipy's BLAS.
 //   node dist/bench/fid.js [--no-torch] [--steps N]
@@ -88,8 +88,11 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   const g1 = randomStats(new Rng(1), 2 * D, 0.2);
   const g2 = randomStats(new Rng(2), 2 * D, 0.3);
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const fid = frechetDistance(g1, g2);
   const secs = (performance.now() - t0) / 1000;
+  const c1 = process.cpuUsage(c0);
+  const cpuSecs = (c1.user + c1.system) / 1e6;
   let refLine = 'scipy skipped (--no-torch)';
   if (torch) {
     const dir = mkdtempSync(join(tmpdir(), 'synthaug-bench-fid-'));
@@ -104,13 +107,13 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
       const r = python(['frechet', '--stats', path]);
       refLine =
         'seconds' in r
-          ? `scipy sqrtm ${(r.seconds as number).toFixed(2)} s (numpy ${r.numpy}, scipy ${r.scipy}, BLAS ${r.blas}${r.OPENBLAS_CORETYPE ? `, OPENBLAS_CORETYPE=${r.OPENBLAS_CORETYPE}` : ''}) | speed-up ${((r.seconds as number) / secs).toFixed(2)}x | FID ${fid.toFixed(6)} vs ${(r.fid as number).toFixed(6)}, rel. diff ${(Math.abs(fid - (r.fid as number)) / Math.abs(r.fid as number)).toExponential(2)}`
+          ? `scipy sqrtm ${(r.seconds as number).toFixed(2)} s wall, ${(r.cpuSeconds as number).toFixed(2)} s CPU (numpy ${r.numpy}, scipy ${r.scipy}, BLAS ${r.blas}${r.OPENBLAS_CORETYPE ? `, OPENBLAS_CORETYPE=${r.OPENBLAS_CORETYPE}` : ''}) | speed-up ${((r.seconds as number) / secs).toFixed(2)}x | FID ${fid.toFixed(6)} vs ${(r.fid as number).toFixed(6)}, rel. diff ${(Math.abs(fid - (r.fid as number)) / Math.abs(r.fid as number)).toExponential(2)}`
           : String(r.skipped);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  console.log(`frechet  synthaug ${secs.toFixed(2)} s (D = ${D}, float64) | ${refLine}`);
+  console.log(`frechet  synthaug ${secs.toFixed(2)} s wall, ${cpuSecs.toFixed(2)} s CPU (D = ${D}, float64, one thread) | ${refLine}`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
