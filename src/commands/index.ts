@@ -6,6 +6,9 @@ import { mixCommand } from './mix.js';
 import { packCommand } from './pack.js';
 import { trainClassifierCommand } from './train-classifier.js';
 import { casCommand } from './cas.js';
+import { fidCommand } from './fid.js';
+import { inceptionScoreCommand } from './inception-score.js';
+import { convertWeightsCommand } from './convert-weights.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -15,4 +18,7 @@ export const commands: CommandModule<any, any>[] = [
   mixCommand,
   trainClassifierCommand,
   casCommand,
+  fidCommand,
+  inceptionScoreCommand,
+  convertWeightsCommand,
 ];

@@ -65,7 +65,7 @@ export async function imageFolderClasses(dir: string): Promise<string[]> {
  * Relative paths of all non-hidden entries below `dir` that are not directories, sorted by bytes.
  * Directory symlinks are followed once each (a link back up the tree is not entered again).
  */
-async function filesBelow(dir: string, prefix = '', visited = new Set<string>()): Promise<string[]> {
+export async function filesBelow(dir: string, prefix = '', visited = new Set<string>()): Promise<string[]> {
   const out: string[] = [];
   const here = await stat(encodeName(join(dir, prefix)));
   visited.add(`${here.dev}:${here.ino}`);
