@@ -6,6 +6,7 @@ import { mixCommand } from './mix.js';
 import { packCommand } from './pack.js';
 import { trainClassifierCommand } from './train-classifier.js';
 import { casCommand } from './cas.js';
+import { finetuneCommand } from './finetune.js';
 import { fidCommand } from './fid.js';
 import { inceptionScoreCommand } from './inception-score.js';
 import { convertWeightsCommand } from './convert-weights.js';
@@ -18,6 +19,7 @@ export const commands: CommandModule<any, any>[] = [
   mixCommand,
   trainClassifierCommand,
   casCommand,
+  finetuneCommand,
   fidCommand,
   inceptionScoreCommand,
   convertWeightsCommand,
