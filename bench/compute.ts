@@ -1,4 +1,4 @@
-// Side-by-side compute benchmark (issue 3 item 5): the same network and batch in synthaug (on the
+// Side-by-side compute benchmark: the same network and batch in synthaug (on the
 // backend initBackend('auto') picks — WASM here) and in PyTorch (bench/reference/torch_bench.py on
 // Debian's /usr/bin/python3, threads = cores), printing images/s of each and the ratio.
 //   resnet20-train   ResNet-20 (option-A shortcuts), 32x32x3, batch 128: forward, cross-entropy,
@@ -7,7 +7,7 @@
 //                    L_simple step (t, ε, 10% null labels), backward, AdamW (synthaug: 4 micro-batches
 //                    of 16 with summed gradients, see below; PyTorch: one pass of 64)
 //   inception-infer  FID Inception-v3, 299x299x3, batch 16: eval forward to pool features and logits
-//   conv-peak        one 3x3 convolution 64->64 on 16x16x64, batch 128, forward only: not an issue target but
+//   conv-peak        one 3x3 convolution 64->64 on 16x16x64, batch 128, forward only: no target but
 //                    the ceiling of the others, the convolution throughput of each side (GFLOP/s printed)
 // Each side: warm-up steps, then timed steps; the median step time gives images/s. PyTorch's steps are
 // short and its step time varies run to run, so it gets at least 3 warm-up and 10 timed steps, and runs
@@ -39,7 +39,7 @@ interface Case {
   name: string;
   what: string;
   batch: number;
-  /** Target ratio synthaug / PyTorch images/s (issue 3: ≥ 0.5 for training and inference); none for a ceiling. */
+  /** Target ratio synthaug / PyTorch images/s (≥ 0.5 for training and inference); none for a ceiling. */
   target?: number;
   /** Floating-point operations per image, where the case is one known computation (printed as GFLOP/s). */
   flopsPerImage?: number;

@@ -23,15 +23,11 @@ import { encodeSafetensors, decodeSafetensors } from '../nn/safetensors.js';
 import type { Classifier, OptionValue } from './classifier.js';
 import { createClassifier } from './registry.js';
 import { exportTorchState, importTorchState } from './torch.js';
+import type { Normalization } from '../images/tensor.js';
 
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
 export const CLASSIFIER_FORMAT = 1;
-
-export interface Normalization {
-  mean: number[];
-  std: number[];
-}
 
 export interface ClassifierDirConfig {
   kind: 'classifier';

@@ -14,7 +14,7 @@ import { loadClassifier, saveClassifier } from '../models/store.js';
 import type { Classifier } from '../models/classifier.js';
 import type { Optimizer, StateTensor } from './optim.js';
 import type { Recipe } from './recipe.js';
-import type { Normalization } from './augment.js';
+import type { Normalization } from '../images/tensor.js';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 

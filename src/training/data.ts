@@ -188,22 +188,3 @@ export async function scan(source: SampleSource, labels: LabelSet, bad: BadInput
   for await (const _ of labelled(source(), labels, bad)) n++;
   return n;
 }
-
-/** Per-channel mean and standard deviation of [0, 1] pixels over some images (for input normalisation). */
-export function channelStats(images: readonly Uint8Array[], channels: number): { mean: number[]; std: number[] } {
-  const sum = new Float64Array(channels);
-  const sq = new Float64Array(channels);
-  let n = 0;
-  for (const img of images) {
-    for (let i = 0; i < img.length; i++) {
-      const v = img[i] / 255;
-      sum[i % channels] += v;
-      sq[i % channels] += v * v;
-    }
-    n += img.length / channels;
-  }
-  const mean = Array.from(sum, (s) => (n > 0 ? s / n : 0.5));
-  // A constant channel would divide by zero: floor the std (documented: 1e-3 on the [0, 1] scale).
-  const std = Array.from(sq, (q, c) => Math.max(1e-3, Math.sqrt(Math.max(0, (n > 0 ? q / n : 0.25) - mean[c] ** 2))));
-  return { mean, std };
-}

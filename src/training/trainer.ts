@@ -21,10 +21,10 @@ import type { Classifier } from '../models/classifier.js';
 import { saveClassifier } from '../models/store.js';
 import type { ResizePolicy } from '../images/codec.js';
 import { accumulate, emptyCounts, finalizeMetrics, type ClassificationCounts, type ClassificationMetrics } from '../metrics/classification.js';
-import { batches, channelStats, examples, probeFirstImage, scan, labelled, type ImageSpec, type SampleSource } from './data.js';
+import { batches, examples, probeFirstImage, scan, labelled, type ImageSpec, type SampleSource } from './data.js';
 import { LabelSet } from './labels.js';
-import { makeBatch, type Batch, type Normalization } from './augment.js';
-import { normalizeImages } from '../models/extractor.js';
+import { makeBatch, type Batch } from './augment.js';
+import { channelStats, toTensorInput, type Normalization } from '../images/tensor.js';
 import { softCrossEntropy } from './loss.js';
 import { createOptimizer, type Optimizer } from './optim.js';
 import { cosineLr } from './schedule.js';
@@ -374,7 +374,7 @@ export async function evaluate(model: Classifier, source: SampleSource, o: Evalu
   for await (const batch of batches(pass, o.batchSize)) {
     const images = new Uint8Array(batch.length * batch[0].image.length);
     batch.forEach((e, i) => images.set(e.image, i * e.image.length));
-    const x = normalizeImages(images, shape[2], o.normalization.mean, o.normalization.std);
+    const x = toTensorInput(images, shape[2], o.normalization);
     const logits = tf.tidy(() => model.forward(tf.tensor4d(x, [batch.length, ...shape]), { training: false }));
     const data = await logits.data();
     logits.dispose();
