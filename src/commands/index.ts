@@ -6,6 +6,7 @@ import { mixCommand } from './mix.js';
 import { packCommand } from './pack.js';
 import { trainClassifierCommand } from './train-classifier.js';
 import { casCommand } from './cas.js';
+import { reportCommand } from './report.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -15,4 +16,5 @@ export const commands: CommandModule<any, any>[] = [
   mixCommand,
   trainClassifierCommand,
   casCommand,
+  reportCommand,
 ];
