@@ -50,6 +50,17 @@ export function sourceArgs<T>(y: Argv<T>) {
     .option('num-shards', { type: 'number', default: 1, describe: 'Number of parts the input is split into across workers' });
 }
 
+/** --shard-index and --num-shards for a command that makes samples instead of reading them (`sample`). */
+export function partitionArgs<T>(y: Argv<T>) {
+  return y
+    .option('shard-index', {
+      type: 'number',
+      default: 0,
+      describe: "This worker's part: make the samples whose global index i has i % num-shards == shard-index",
+    })
+    .option('num-shards', { type: 'number', default: 1, describe: 'Number of parts the work is split into across workers' });
+}
+
 /** -o/--output, --max-count, --max-size. */
 export function sinkArgs<T>(y: Argv<T>) {
   return y
