@@ -180,7 +180,7 @@ function gflops(imagesPerSec: number, flopsPerImage: number): string {
   return ((imagesPerSec * flopsPerImage) / 1e9).toFixed(0);
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
@@ -197,15 +197,19 @@ function timeSteps(step: () => void, warmup: number, steps: number): number[] {
   return times;
 }
 
-interface TorchResult {
+export interface TorchResult {
   imagesPerSec?: number;
   medianMs?: number;
   threads?: number;
   torch?: string;
+  /** The vector instruction set PyTorch's kernels dispatch to (e.g. AVX2). */
+  isa?: string;
+  numParameters?: number;
   skipped?: string;
 }
 
-function runTorch(c: Case, warmup: number, steps: number): TorchResult {
+/** One case of bench/reference/torch_bench.py at a batch size; `skipped` says why when PyTorch cannot run. */
+export function runTorch(c: { name: string; batch: number }, warmup: number, steps: number): TorchResult {
   if (!existsSync(PYTHON)) return { skipped: `${PYTHON} not found` };
   const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
   if (probe.status !== 0) return { skipped: `torch/torchvision do not import in ${PYTHON}: ${(probe.stderr || '').trim().split('\n').pop()}` };
@@ -323,9 +327,11 @@ function parseArgs(argv: string[]): ComputeOptions {
   return o;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+/** Runs a bench module's `run` when that module is the script node was started with. */
+export function runIfMain<O>(moduleUrl: string, run: (o: O) => Promise<void>, parse: (argv: string[]) => O): void {
+  if (!process.argv[1] || fileURLToPath(moduleUrl) !== process.argv[1]) return;
   // Exit explicitly: the WASM backend's pthread workers can keep the event loop alive after the run.
-  run(parseArgs(process.argv.slice(2))).then(
+  run(parse(process.argv.slice(2))).then(
     () => process.exit(0),
     (err) => {
       console.error(err instanceof Error ? err.message : err);
@@ -333,3 +339,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     },
   );
 }
+
+runIfMain(import.meta.url, run, parseArgs);

@@ -3,27 +3,27 @@
 // (bench/reference/torch_bench.py --case unet-sample, the twin from unet_twin.py), at several batch sizes.
 //
 // One step is what every sampler step costs at least: the EDM-preconditioned network on the conditional
-// and unconditional halves as one batch of 2B (guidance w = 1.5) and a DDIM (Euler) update. Sampling
+// and unconditional halves as one batch of 2B (guidance w = 1.5) and a DDIM (Euler) update; as in
+// `synthaug sample`, the network takes at most NETWORK_BATCH images a call (--network-batch to vary it).
+// PyTorch runs the 2B images as one call. Sampling
 // 50 steps costs 50 such steps (Heun: 99 network calls for 50 steps), so the figure printed is
 // images/s for 50 steps = B / (50 × median step time); --full runs the 50 steps end to end instead.
 // Prints the instruction set each side runs on: WASM SIMD is 128-bit whatever the host; PyTorch reports
 // the vector ISA its kernels dispatch to.
 //
-//   node dist/bench/sampling.js [--batches 32,64,128,256] [--warmup N] [--steps N] [--full] [--no-torch]
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+//   node dist/bench/sampling.js [--batches 32,64,128,256] [--network-batch N] [--warmup N] [--steps N] [--full] [--no-torch]
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { UNet, type UNetConfig } from '../src/models/unet.js';
 import { EDM_DEFAULTS, edmDenoiser } from '../src/diffusion/edm.js';
 import { guidedDenoiser } from '../src/diffusion/guidance.js';
+import { NETWORK_BATCH } from '../src/diffusion/generate.js';
 import { samplers } from '../src/diffusion/samplers.js';
 import { karrasSigmas } from '../src/diffusion/sigmas.js';
 import { Rng } from '../src/util/rng.js';
+import { median, runIfMain, runTorch } from './compute.js';
 
-const PYTHON = '/usr/bin/python3';
-const TORCH_SCRIPT = fileURLToPath(new URL('../../bench/reference/torch_bench.py', import.meta.url));
 const SAMPLER_STEPS = 50;
 const GUIDANCE = 1.5;
 
@@ -42,16 +42,12 @@ const FMNIST: UNetConfig = {
 
 export interface SamplingOptions {
   batches?: number[];
+  /** Images per network call at most (as `sample` does: NETWORK_BATCH). */
+  networkBatch?: number;
   warmup?: number;
   steps?: number;
   full?: boolean;
   torch?: boolean;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** The host's x86 vector extensions, from /proc/cpuinfo. */
@@ -70,7 +66,7 @@ function timeSynthaug(net: UNet, batch: number, o: Required<SamplingOptions>): {
   const denoiser = edmDenoiser(net, { numClasses: FMNIST.numClasses, imageShape: [28, 28, 1], constants: EDM_DEFAULTS });
   const rng = new Rng(batch);
   const labels = Int32Array.from({ length: batch }, () => rng.int(FMNIST.numClasses));
-  const denoise = guidedDenoiser(denoiser, labels, GUIDANCE);
+  const denoise = guidedDenoiser(denoiser, labels, GUIDANCE, o.networkBatch);
   const x = tf.tensor4d(Float32Array.from({ length: batch * 784 }, () => rng.normal() * EDM_DEFAULTS.sigmaMax), [batch, 28, 28, 1]);
   const sigmas = karrasSigmas(SAMPLER_STEPS, EDM_DEFAULTS.sigmaMin, EDM_DEFAULTS.sigmaMax);
   const run = (levels: ArrayLike<number>) => {
@@ -98,35 +94,15 @@ function timeSynthaug(net: UNet, batch: number, o: Required<SamplingOptions>): {
   }
 }
 
-interface TorchResult {
-  imagesPerSec?: number;
-  medianMs?: number;
-  threads?: number;
-  torch?: string;
-  isa?: string;
-  numParameters?: number;
-  skipped?: string;
-}
-
-function runTorch(batch: number, warmup: number, steps: number): TorchResult {
-  if (!existsSync(PYTHON)) return { skipped: `${PYTHON} not found` };
-  const r = spawnSync(PYTHON, [TORCH_SCRIPT, '--case', 'unet-sample', '--batch', String(batch), '--warmup', String(warmup), '--steps', String(steps)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 20,
-  });
-  if (r.status !== 0) return { skipped: `torch_bench.py failed: ${(r.stderr || '').trim().split('\n').pop()}` };
-  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as TorchResult;
-}
-
 export async function run(opts: SamplingOptions = {}): Promise<void> {
-  const o: Required<SamplingOptions> = { batches: [32, 64, 128, 256], warmup: 1, steps: 2, full: false, torch: true, ...opts };
+  const o: Required<SamplingOptions> = { batches: [32, 64, 128, 256], networkBatch: NETWORK_BATCH, warmup: 1, steps: 2, full: false, torch: true, ...opts };
   const backend = await initBackend('auto');
   const net = new UNet(FMNIST, 0);
   const params = net.namedParameters().reduce((n, [, v]) => n + v.size, 0);
   console.log(
     `synthaug backend: ${backend.name}${backend.threads ? ` (${backend.threads} threads)` : ''}; ISA: ${backend.name === 'wasm' ? 'WASM SIMD 128-bit' : backend.name} on a host with ${hostIsa()}`,
   );
-  console.log(`fmnist U-Net, ${params.toLocaleString('en')} parameters; guidance ${GUIDANCE} (network batch 2B); DDIM step; ${o.full ? 'full 50-step runs' : `warm-up ${o.warmup}, timed ${o.steps} steps (median)`}`);
+  console.log(`fmnist U-Net, ${params.toLocaleString('en')} parameters; guidance ${GUIDANCE} (2B images a step, at most ${o.networkBatch} a network call); DDIM step; ${o.full ? 'full 50-step runs' : `warm-up ${o.warmup}, timed ${o.steps} steps (median)`}`);
   const rows: string[] = [];
   let best = { batch: 0, rate: 0 };
   try {
@@ -135,7 +111,7 @@ export async function run(opts: SamplingOptions = {}): Promise<void> {
       const rate = batch / ((SAMPLER_STEPS * ours.stepMs) / 1000);
       if (rate > best.rate) best = { batch, rate };
       console.log(`batch ${batch}: synthaug ${o.full ? 'run' : 'steps'} ${ours.steps.map((t) => t.toFixed(0)).join(', ')} ms → ${rate.toFixed(2)} images/s for ${SAMPLER_STEPS} steps`);
-      const torch = o.torch ? runTorch(batch, Math.max(o.warmup, 1), Math.max(o.steps, 3)) : { skipped: 'disabled (--no-torch)' };
+      const torch = o.torch ? runTorch({ name: 'unet-sample', batch }, Math.max(o.warmup, 1), Math.max(o.steps, 3)) : { skipped: 'disabled (--no-torch)' };
       if (torch.imagesPerSec === undefined) {
         console.log(`batch ${batch}: PyTorch skipped: ${torch.skipped}`);
         rows.push(`${String(batch).padStart(5)} ${rate.toFixed(2).padStart(10)} ${'-'.padStart(10)} ${'-'.padStart(7)}`);
@@ -164,23 +140,15 @@ function parseArgs(argv: string[]): SamplingOptions {
       return v;
     };
     if (a === '--batches') o.batches = value().split(',').map(Number);
+    else if (a === '--network-batch') o.networkBatch = Number(value());
     else if (a === '--warmup') o.warmup = Number(value());
     else if (a === '--steps') o.steps = Number(value());
     else if (a === '--full') o.full = true;
     else if (a === '--no-torch') o.torch = false;
-    else throw new Error(`unknown argument ${a} (known: --batches N[,N] --warmup N --steps N --full --no-torch)`);
+    else throw new Error(`unknown argument ${a} (known: --batches N[,N] --network-batch N --warmup N --steps N --full --no-torch)`);
   }
   if (o.batches?.some((b) => !Number.isInteger(b) || b < 1)) throw new Error('--batches takes positive integers');
   return o;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  // Exit explicitly: the WASM backend's pthread workers can keep the event loop alive after the run.
-  run(parseArgs(process.argv.slice(2))).then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err instanceof Error ? err.message : err);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, run, parseArgs);

@@ -148,6 +148,10 @@ test('guidance: w = 1 is the conditional pass alone, w = 0 the unconditional one
   assert.deepEqual(denoiser.calls, [4, 4, 8], 'conditional and unconditional passes in one call');
   const expected = Array.from(cond, (c, i) => uncond[i] + 2.5 * (c - uncond[i]));
   assert.ok(maxAbsDiff(guided, expected) < 1e-5);
+  denoiser.calls.length = 0;
+  const split = guidedDenoiser(denoiser, labels, 2.5, 3)(input, 1.5).dataSync();
+  assert.deepEqual(denoiser.calls, [3, 3, 2], 'at most maxBatch images a call');
+  assert.ok(maxAbsDiff(split, guided) === 0);
   assert.throws(() => guidedDenoiser(denoiser, [4], 1), RangeError);
   tf.dispose([input, sigma]);
 });

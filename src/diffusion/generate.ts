@@ -16,6 +16,13 @@ import { guidedDenoiser } from './guidance.js';
 import { samplers } from './samplers.js';
 import { karrasSigmas } from './sigmas.js';
 
+/**
+ * Images per network call at most (src/diffusion/guidance.ts splits larger ones). A U-Net forward pass holds
+ * all its activations until it returns: for the 28×28 fmnist U-Net a call of 512 images outgrew WASM's 4 GB
+ * heap, while 128 needs about 1 GB.
+ */
+export const NETWORK_BATCH = 128;
+
 export interface GenerateOptions {
   sampler: string;
   steps: number;
@@ -23,6 +30,8 @@ export interface GenerateOptions {
   guidance: number;
   seed: number;
   batchSize: number;
+  /** Images per network call at most (default NETWORK_BATCH); does not change the images. */
+  networkBatch?: number;
   /** Called after every sampler step of a batch (progress). */
   onStep?: (step: number, steps: number) => void;
 }
@@ -71,7 +80,7 @@ export function sampleBatch(denoiser: Denoiser, indices: readonly number[], labe
   );
   const x = tf.tidy(() => tf.mul(noise(), sigmas[0]) as tf.Tensor4D); // [B, H, W, C] at σ_max
   try {
-    const out = entry.run(guidedDenoiser(denoiser, labels, o.guidance), x, sigmas, {
+    const out = entry.run(guidedDenoiser(denoiser, labels, o.guidance, o.networkBatch ?? NETWORK_BATCH), x, sigmas, {
       noise,
       callback: o.onStep && ((info) => o.onStep!(info.step + 1, o.steps)),
     });
