@@ -25,6 +25,7 @@ import { FIDInceptionV3 } from '../src/models/inception.js';
 import { UNet, defaultUNetConfig } from '../src/models/unet.js';
 import { createOptimizer, type Optimizer } from '../src/training/optim.js';
 import { softCrossEntropy } from '../src/training/loss.js';
+import { optimizationStep } from '../src/training/step.js';
 import { makeSchedule } from '../src/diffusion/schedule.js';
 import { drawTrainingNoise, noisePredictionLoss } from '../src/diffusion/loss.js';
 import { Rng } from '../src/util/rng.js';
@@ -47,28 +48,14 @@ interface Case {
   setup(batch: number): { step: () => void; dispose: () => void };
 }
 
-/**
- * One optimisation step over a module's parameters: gradients of the mean of `losses` (one scalar per
- * micro-batch, each the mean over its images, all micro-batches the same size), summed across
- * micro-batches, then `opt.step`. With one micro-batch this is the plain step.
- */
+/** One optimisation step through the training loop's step (src/training/step.ts): equal micro-batches, summed gradients. */
 function trainStep(model: Module, opt: Optimizer, lr: number, losses: Array<() => tf.Scalar>): void {
-  const vars = model.namedParameters();
-  const names = new Map(vars.map(([n, v]) => [v.name, n]));
-  const sum: Record<string, tf.Tensor> = {};
-  for (const loss of losses) {
-    const { value, grads } = tf.variableGrads(() => tf.div(loss(), losses.length) as tf.Scalar, vars.map(([, v]) => v));
-    value.dataSync();
-    value.dispose();
-    for (const [id, g] of Object.entries(grads)) {
-      const name = names.get(id) as string;
-      const prev = sum[name];
-      sum[name] = prev ? tf.add(prev, g) : g;
-      if (prev) tf.dispose([prev, g]);
-    }
-  }
-  opt.step(sum, lr);
-  tf.dispose(Object.values(sum));
+  optimizationStep(
+    model.namedParameters(),
+    opt,
+    lr,
+    losses.map((loss) => ({ weight: 1 / losses.length, run: () => ({ loss: loss() }) })),
+  );
 }
 
 const cases: Case[] = [

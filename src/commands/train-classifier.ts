@@ -9,12 +9,15 @@ import { debug, warn } from '../log.js';
 import { formatMetricsLine } from '../metrics/classification.js';
 import type { RecipeArgs } from '../training/args.js';
 import { writeStdout } from './common.js';
+import { duration } from '../options.js';
 
 interface TrainArgs extends RecipeArgs {
   sources: string[];
   val?: string;
   output?: string;
   resume: boolean;
+  force: boolean;
+  'time-budget'?: string;
   evaluate?: string;
   backend: BackendChoice;
 }
@@ -34,6 +37,8 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
       .option('val', { type: 'string', describe: "Validation shards (a file, pattern or 'a.tar::b.tar' list), evaluated every epoch and at the end" })
       .option('output', { alias: 'o', type: 'string', describe: 'The classifier directory to write (required for training; with --evaluate, where metrics.json goes)' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue from the checkpoint in --output (same recipe, optimizer state and random position)' })
+      .option('force', { type: 'boolean', default: false, describe: 'Write into a non-empty --output that holds no checkpoint' })
+      .option('time-budget', { type: 'string', describe: 'Stop cleanly (checkpoint saved) after this long, e.g. 2h, 90m (continue with --resume)' })
       .option('evaluate', { type: 'string', describe: 'Only evaluate this classifier directory on --val (or on the sources)' })
       .example('$0 train-classifier train.tar --val test.tar -o clf --flip', 'ResNet-20, 30 epochs, batch 128')
       .example('$0 mix real.tar gen.tar --weights 1,1 | $0 train-classifier - --steps 5000 -o clf', 'train on a mixed stream')
@@ -80,6 +85,8 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
       recipe,
       outDir: args.output,
       resume: args.resume,
+      force: args.force,
+      timeBudget: args['time-budget'] === undefined ? undefined : duration('time-budget', args['time-budget']),
       provenance: { command: ['synthaug', ...process.argv.slice(2)].join(' '), backend: info.name },
     });
     result.model.dispose();

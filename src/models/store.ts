@@ -166,8 +166,8 @@ export async function readWeightsFile(dir: string, ref: { file: string; sha256?:
   return { buf, path, sha256 };
 }
 
-/** Writes a classifier directory (see writeModelFiles). */
-export async function saveClassifier(dir: string, model: Classifier, info: ClassifierInfo): Promise<void> {
+/** The files of a classifier directory, config.json last. */
+export function classifierFiles(model: Classifier, info: ClassifierInfo): Array<[string, Buffer | string]> {
   checkInfo(model, info);
   const weights = encodeSafetensors(exportTorchState(model), { format: 'pt', arch: model.config.arch, producer: 'synthaug' });
   const config: ClassifierDirConfig = {
@@ -182,7 +182,15 @@ export async function saveClassifier(dir: string, model: Classifier, info: Class
     weights: { file: WEIGHTS_FILE, sha256: sha256Hex(weights), layout: 'pytorch' },
     provenance: info.provenance ?? {},
   };
-  await writeModelFiles(dir, [[WEIGHTS_FILE, weights], [CONFIG_FILE, JSON.stringify(config, null, 2) + '\n']]);
+  return [
+    [WEIGHTS_FILE, weights],
+    [CONFIG_FILE, JSON.stringify(config, null, 2) + '\n'],
+  ];
+}
+
+/** Writes a classifier directory (see writeModelFiles). */
+export async function saveClassifier(dir: string, model: Classifier, info: ClassifierInfo): Promise<void> {
+  await writeModelFiles(dir, classifierFiles(model, info));
 }
 
 function isStringArray(v: unknown): v is string[] {
