@@ -48,7 +48,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   describe: 'Generate labelled images (png, cls, json) from a diffusion model directory, with classifier-free guidance',
   builder: async (y: Argv) => {
     const [{ backendOption }, { SAMPLER_NAMES }] = await Promise.all([import('../backend/cli.js'), import('../diffusion/samplers.js')]);
-    return backendOption(partitionArgs(sinkArgs(y)))
+    return backendOption(partitionArgs(sinkArgs(y), 'make'))
       .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'The diffusion model directory (written by finetune)' })
       .option('per-class', { type: 'number', describe: 'Images per class (of --classes, default all)' })
       .option('count', { type: 'number', describe: 'Images in all, the classes taken in turn' })

@@ -9,7 +9,7 @@
 // exactly the samples of one run.
 import * as tf from '@tensorflow/tfjs-core';
 import { fromSignedUnit } from '../images/tensor.js';
-import { subSeed } from '../training/trainer.js';
+import { subSeed } from '../training/loop.js';
 import { Rng } from '../util/rng.js';
 import type { Denoiser } from './denoiser.js';
 import { guidedDenoiser } from './guidance.js';
