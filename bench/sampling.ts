@@ -22,7 +22,7 @@ import { NETWORK_BATCH } from '../src/diffusion/generate.js';
 import { samplers } from '../src/diffusion/samplers.js';
 import { karrasSigmas } from '../src/diffusion/sigmas.js';
 import { Rng } from '../src/util/rng.js';
-import { median, runIfMain, runTorch } from './compute.js';
+import { median, parseFlags, runIfMain, runTorch } from './compute.js';
 
 const SAMPLER_STEPS = 50;
 const GUIDANCE = 1.5;
@@ -132,21 +132,16 @@ export async function run(opts: SamplingOptions = {}): Promise<void> {
 
 function parseArgs(argv: string[]): SamplingOptions {
   const o: SamplingOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  parseFlags(argv, '--batches N[,N] --network-batch N --warmup N --steps N --full --no-torch', (a, value) => {
     if (a === '--batches') o.batches = value().split(',').map(Number);
     else if (a === '--network-batch') o.networkBatch = Number(value());
     else if (a === '--warmup') o.warmup = Number(value());
     else if (a === '--steps') o.steps = Number(value());
     else if (a === '--full') o.full = true;
     else if (a === '--no-torch') o.torch = false;
-    else throw new Error(`unknown argument ${a} (known: --batches N[,N] --network-batch N --warmup N --steps N --full --no-torch)`);
-  }
+    else return false;
+    return true;
+  });
   if (o.batches?.some((b) => !Number.isInteger(b) || b < 1)) throw new Error('--batches takes positive integers');
   return o;
 }
