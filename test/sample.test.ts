@@ -111,12 +111,14 @@ test('a model trained without labels samples unconditionally: no cls, guidance 0
     emaDecay: 0.999,
   });
   net.dispose();
-  const r = await runCli(['sample', '-m', dir, '--backend', 'cpu', '--steps', '2', '--count', '2', '--guidance', '2']);
+  const grid = join(work, 'uncond.png');
+  const r = await runCli(['sample', '-m', dir, '--backend', 'cpu', '--steps', '2', '--count', '2', '--guidance', '2', '--grid', grid]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /trained without labels/);
   const samples = await collect(readTar(fromArray([r.stdout]), '-'));
   assert.equal(samples.length, 2);
   assert.ok(samples.every((s) => s.fields.cls === undefined && meta(s).class === undefined && meta(s).guidance === 0));
+  assert.equal((await probeImage(readFileSync(grid))).height, 16 + 2 + 2, 'one row');
 });
 
 test('-o pattern --max-count writes shards; --grid writes one labelled row per class', async () => {

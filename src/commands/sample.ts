@@ -109,7 +109,9 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       const classOf = (g: number) => (conditional ? gen.classOfIndex(classes, g) : model.denoiser.numClasses);
       const [h, w] = model.denoiser.imageShape;
       const c = model.denoiser.imageShape[2] as 1 | 3;
-      const grid = new Map<number, Uint8Array[]>(classes.map((k) => [k, []]));
+      // --grid rows: one per class of --classes, or one row for an unconditional model (key −1).
+      const rowKeys = conditional ? classes.filter((k, i) => classes.indexOf(k) === i) : [-1];
+      const grid = new Map<number, Uint8Array[]>(rowKeys.map((k) => [k, []]));
       const { encodePng } = await import('../images/codec.js');
       const started = performance.now();
       let batches = 0;
@@ -127,7 +129,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       async function* samples(): AsyncGenerator<Sample> {
         for await (const image of gen.generateImages(model.denoiser, indices, classOf, options)) {
           const label = conditional ? image.label : undefined;
-          if (args.grid !== undefined && label !== undefined && (grid.get(label)?.length ?? gridColumns) < gridColumns) grid.get(label)!.push(image.pixels);
+          const row = grid.get(label ?? -1)!;
+          if (args.grid !== undefined && row.length < gridColumns) row.push(image.pixels);
           const fields: Record<string, Buffer> = { png: encodePng(image.pixels, { width: w, height: h, channels: c }) };
           if (label !== undefined) fields.cls = Buffer.from(String(label));
           yield withMeta(
@@ -151,7 +154,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       warn(`sampled ${result.samples} images in ${secs.toFixed(1)} s (${(result.samples / secs).toFixed(2)} images/s, ${sampler}, ${steps} steps, backend ${backend.name})`);
       if (args.grid !== undefined) {
         const { contactSheet } = await import('../images/contact-sheet.js');
-        const rows = classes.filter((k, i) => classes.indexOf(k) === i).map((k) => ({ label: model.classNames[k], images: grid.get(k)! }));
+        const rows = rowKeys.map((k) => ({ label: k < 0 ? 'unconditional' : model.classNames[k], images: grid.get(k)! }));
         // Written under a temporary name and renamed, so that an interrupted run leaves no half-written file.
         const tmp = `${args.grid}.tmp-${process.pid}`;
         await writeFile(tmp, contactSheet(rows, { width: w, height: h, channels: c }).toPng());
