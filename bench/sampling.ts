@@ -110,16 +110,16 @@ export async function run(opts: SamplingOptions = {}): Promise<void> {
       const ours = timeSynthaug(net, batch, o);
       const rate = batch / ((SAMPLER_STEPS * ours.stepMs) / 1000);
       if (rate > best.rate) best = { batch, rate };
-      console.log(`batch ${batch}: synthaug ${o.full ? 'run' : 'steps'} ${ours.steps.map((t) => t.toFixed(0)).join(', ')} ms → ${rate.toFixed(2)} images/s for ${SAMPLER_STEPS} steps`);
+      console.log(`batch ${batch}: synthaug ${o.full ? 'run' : 'steps'} ${ours.steps.map((t) => t.toFixed(0)).join(', ')} ms → ${rate.toPrecision(3)} images/s for ${SAMPLER_STEPS} steps`);
       const torch = o.torch ? runTorch({ name: 'unet-sample', batch }, Math.max(o.warmup, 1), Math.max(o.steps, 3)) : { skipped: 'disabled (--no-torch)' };
       if (torch.imagesPerSec === undefined) {
         console.log(`batch ${batch}: PyTorch skipped: ${torch.skipped}`);
-        rows.push(`${String(batch).padStart(5)} ${rate.toFixed(2).padStart(10)} ${'-'.padStart(10)} ${'-'.padStart(7)}`);
+        rows.push(`${String(batch).padStart(5)} ${rate.toPrecision(3).padStart(10)} ${'-'.padStart(10)} ${'-'.padStart(7)}`);
         continue;
       }
       const torchRate = torch.imagesPerSec / SAMPLER_STEPS; // its figure is images per step
-      console.log(`batch ${batch}: PyTorch ${torch.torch} (${torch.threads} threads, ISA ${torch.isa}, ${torch.numParameters?.toLocaleString('en')} parameters) median ${torch.medianMs?.toFixed(0)} ms → ${torchRate.toFixed(2)} images/s`);
-      rows.push(`${String(batch).padStart(5)} ${rate.toFixed(2).padStart(10)} ${torchRate.toFixed(2).padStart(10)} ${(rate / torchRate).toFixed(2).padStart(7)}`);
+      console.log(`batch ${batch}: PyTorch ${torch.torch} (${torch.threads} threads, ISA ${torch.isa}, ${torch.numParameters?.toLocaleString('en')} parameters) median ${torch.medianMs?.toFixed(0)} ms → ${torchRate.toPrecision(3)} images/s`);
+      rows.push(`${String(batch).padStart(5)} ${rate.toPrecision(3).padStart(10)} ${torchRate.toPrecision(3).padStart(10)} ${(rate / torchRate).toFixed(2).padStart(7)}`);
     }
   } finally {
     net.dispose();
@@ -127,7 +127,7 @@ export async function run(opts: SamplingOptions = {}): Promise<void> {
   console.log(`\nguided sampling, ${SAMPLER_STEPS} steps, 28x28x1 fmnist U-Net (images/s)`);
   console.log(`${'batch'.padStart(5)} ${'synthaug'.padStart(10)} ${'PyTorch'.padStart(10)} ${'ratio'.padStart(7)}`);
   for (const r of rows) console.log(r);
-  console.log(`fastest synthaug batch: ${best.batch} (${best.rate.toFixed(2)} images/s)`);
+  console.log(`fastest synthaug batch: ${best.batch} (${best.rate.toPrecision(3)} images/s)`);
 }
 
 function parseArgs(argv: string[]): SamplingOptions {
