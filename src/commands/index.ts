@@ -7,6 +7,7 @@ import { packCommand } from './pack.js';
 import { trainClassifierCommand } from './train-classifier.js';
 import { casCommand } from './cas.js';
 import { reportCommand } from './report.js';
+import { finetuneCommand } from './finetune.js';
 import { sampleCommand } from './sample.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -18,5 +19,6 @@ export const commands: CommandModule<any, any>[] = [
   trainClassifierCommand,
   casCommand,
   reportCommand,
+  finetuneCommand,
   sampleCommand,
 ];
