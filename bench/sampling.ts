@@ -22,23 +22,14 @@ import { NETWORK_BATCH } from '../src/diffusion/generate.js';
 import { samplers } from '../src/diffusion/samplers.js';
 import { karrasSigmas } from '../src/diffusion/sigmas.js';
 import { Rng } from '../src/util/rng.js';
+import { UNET_PRESETS } from '../src/training/diffusion.js';
 import { median, parseFlags, runIfMain, runTorch } from './compute.js';
 
 const SAMPLER_STEPS = 50;
 const GUIDANCE = 1.5;
 
-/** The fmnist preset (about 1.5M parameters); torch_bench.py's FMNIST_PRESET is the same network. */
-const FMNIST: UNetConfig = {
-  imageSize: 28,
-  inChannels: 1,
-  numClasses: 10,
-  baseChannels: 32,
-  channelMult: [1, 2, 2],
-  numResBlocks: 2,
-  attentionHeads: 4,
-  dropout: 0.1,
-  groups: 8,
-};
+/** finetune's fmnist preset with 10 classes; torch_bench.py's FMNIST_PRESET is the same network. */
+const FMNIST: UNetConfig = { ...UNET_PRESETS.fmnist, numClasses: 10 };
 
 export interface SamplingOptions {
   batches?: number[];

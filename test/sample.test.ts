@@ -101,10 +101,10 @@ test('an unknown class is an error listing the model\'s classes (exit 1); bad op
 
 test('a model trained without labels samples unconditionally: no cls, guidance 0, a warning', async () => {
   const dir = join(work, 'uncond');
-  const cfg = { ...defaultUNetConfig, baseChannels: 8, groups: 4, numResBlocks: 1, dropout: 0, imageSize: 8, inChannels: 1, numClasses: 1, channelMult: [1, 2] };
+  const cfg = { ...defaultUNetConfig, baseChannels: 8, groups: 4, numResBlocks: 1, dropout: 0, imageSize: 8, inChannels: 1, numClasses: 0, channelMult: [1, 2] };
   const net = new UNet(cfg, 3);
   await saveDiffusionModel(dir, net, net.stateDict(), {
-    classNames: ['image'],
+    classNames: [],
     conditional: false,
     formulation: { name: 'edm', ...EDM_DEFAULTS },
     labelMap: { init: null, rows: [] },
@@ -112,7 +112,7 @@ test('a model trained without labels samples unconditionally: no cls, guidance 0
   });
   net.dispose();
   const grid = join(work, 'uncond.png');
-  const r = await runCli(['sample', '-m', dir, '--backend', 'cpu', '--steps', '2', '--count', '2', '--guidance', '2', '--grid', grid]);
+  const r = await runCli(['sample', '-m', dir, '--backend', 'cpu', '--steps', '2', '--per-class', '2', '--guidance', '2', '--grid', grid]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /trained without labels/);
   const samples = await collect(readTar(fromArray([r.stdout]), '-'));

@@ -97,13 +97,14 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     debug(`backend ${backend.name}`);
     const model = await loadDiffusionModel(args.model, { weights });
     try {
-      const classes = resolveClasses(args.classes, model.classNames, args.model);
-      const conditional = model.config.conditional;
+      const conditional = model.config.conditional && model.classNames.length > 0;
+      if (!conditional && args.classes !== undefined) throw new InputError(`${args.model} was trained without labels: it has no classes for --classes`);
+      const classes = conditional ? resolveClasses(args.classes, model.classNames, args.model) : [];
       if (!conditional && guidance !== 0) {
         warn(`${args.model} was trained without labels: sampling unconditionally (--guidance 0), without cls`);
         guidance = 0;
       }
-      const total = count ?? perClass! * classes.length;
+      const total = count ?? perClass! * Math.max(classes.length, 1);
       const indices: number[] = [];
       for (let g = shardIndex; g < total; g += numShards) indices.push(g);
       const classOf = (g: number) => (conditional ? gen.classOfIndex(classes, g) : model.denoiser.numClasses);
