@@ -167,7 +167,7 @@ function gflops(imagesPerSec: number, flopsPerImage: number): string {
   return ((imagesPerSec * flopsPerImage) / 1e9).toFixed(0);
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
@@ -184,15 +184,19 @@ function timeSteps(step: () => void, warmup: number, steps: number): number[] {
   return times;
 }
 
-interface TorchResult {
+export interface TorchResult {
   imagesPerSec?: number;
   medianMs?: number;
   threads?: number;
   torch?: string;
+  /** The vector instruction set PyTorch's kernels dispatch to (e.g. AVX2). */
+  isa?: string;
+  numParameters?: number;
   skipped?: string;
 }
 
-function runTorch(c: Case, warmup: number, steps: number): TorchResult {
+/** One case of bench/reference/torch_bench.py at a batch size; `skipped` says why when PyTorch cannot run. */
+export function runTorch(c: { name: string; batch: number }, warmup: number, steps: number): TorchResult {
   if (!existsSync(PYTHON)) return { skipped: `${PYTHON} not found` };
   const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
   if (probe.status !== 0) return { skipped: `torch/torchvision do not import in ${PYTHON}: ${(probe.stderr || '').trim().split('\n').pop()}` };
@@ -288,35 +292,52 @@ export async function run(opts: ComputeOptions = {}): Promise<void> {
   for (const r of rows) console.log(r);
 }
 
-function parseArgs(argv: string[]): ComputeOptions {
-  const o: ComputeOptions = {};
+/**
+ * Walks a bench's command line: `take(flag, value)` handles one flag (calling value() for its argument) and
+ * returns false for a flag it does not know, which is an error listing `known`.
+ */
+export function parseFlags(argv: string[], known: string, take: (flag: string, value: () => string) => boolean): void {
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    const flag = argv[i];
     const value = () => {
       const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
+      if (v === undefined) throw new Error(`${flag} needs a value`);
       return v;
     };
+    if (!take(flag, value)) throw new Error(`unknown argument ${flag} (known: ${known})`);
+  }
+}
+
+function parseArgs(argv: string[]): ComputeOptions {
+  const o: ComputeOptions = {};
+  parseFlags(argv, '--case NAME[,NAME] --batch N --warmup N --steps N --profile --no-torch', (a, value) => {
     if (a === '--case') o.cases = value().split(',');
     else if (a === '--warmup') o.warmup = Number(value());
     else if (a === '--steps') o.steps = Number(value());
     else if (a === '--batch') o.batch = Number(value());
     else if (a === '--profile') o.profile = true;
     else if (a === '--no-torch') o.torch = false;
-    else throw new Error(`unknown argument ${a} (known: --case NAME[,NAME] --batch N --warmup N --steps N --profile --no-torch)`);
-  }
+    else return false;
+    return true;
+  });
   const known = cases.map((c) => c.name);
   for (const c of o.cases ?? []) if (!known.includes(c)) throw new Error(`unknown case ${c} (known: ${known.join(', ')})`);
   return o;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+/** Runs a bench module's `run` when that module is the script node was started with. */
+export function runIfMain<O>(moduleUrl: string, run: (o: O) => Promise<void>, parse: (argv: string[]) => O): void {
+  if (!process.argv[1] || fileURLToPath(moduleUrl) !== process.argv[1]) return;
   // Exit explicitly: the WASM backend's pthread workers can keep the event loop alive after the run.
-  run(parseArgs(process.argv.slice(2))).then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err instanceof Error ? err.message : err);
-      process.exit(1);
-    },
-  );
+  Promise.resolve()
+    .then(() => run(parse(process.argv.slice(2))))
+    .then(
+      () => process.exit(0),
+      (err) => {
+        console.error(err instanceof Error ? err.message : err);
+        process.exit(1);
+      },
+    );
 }
+
+runIfMain(import.meta.url, run, parseArgs);

@@ -30,14 +30,15 @@ const SOURCES_HELP =
   "lists joined with '::', - for stdin, pipe:COMMAND, or ImageFolder directories (one subfolder per class)";
 
 /**
- * The positional `sources` (declare it in the command string as `<sources..>`), --skip-bad, --shard-index, --num-shards.
+ * The positional `sources` (declare it in the command string as `<sources..>`), --skip-bad, --shard-index, --num-shards,
+ * and the limits on hostile input: --max-classes, --max-pixels, --max-member-size.
  *
  * yargs 18 drops a '-' given as a variadic positional (it looks like a flag), so `ls -` or `mix a.tar -`
  * would silently lose stdin. Unknown options are therefore parsed as positionals, and
  * sourceOptionsFrom refuses any that look like an option (rejectUnknownOptions, exit 2).
  */
 export function sourceArgs<T>(y: Argv<T>) {
-  return y
+  return partitionArgs(y)
     .parserConfiguration({ 'unknown-options-as-args': true })
     .positional('sources', { type: 'string', array: true, demandOption: true, describe: SOURCES_HELP })
     .option('skip-bad', {
@@ -45,12 +46,6 @@ export function sourceArgs<T>(y: Argv<T>) {
       default: false,
       describe: 'Skip bad samples and shards (cut or garbled tar, duplicate keys or fields, ...) and report their count instead of failing',
     })
-    .option('shard-index', {
-      type: 'number',
-      default: 0,
-      describe: 'This worker\'s part: keep the samples whose global index i has i % num-shards == shard-index',
-    })
-    .option('num-shards', { type: 'number', default: 1, describe: 'Number of parts the input is split into across workers' })
     .option('max-classes', {
       type: 'number',
       default: DEFAULT_MAX_CLASSES,
@@ -66,6 +61,17 @@ export function sourceArgs<T>(y: Argv<T>) {
       default: String(DEFAULT_MAX_MEMBER_SIZE),
       describe: 'A tar member or image file larger than this (e.g. 256M) is bad, refused before it is read into memory',
     });
+}
+
+/** --shard-index and --num-shards: this worker's part of the samples a command reads ('keep') or makes ('make'). */
+export function partitionArgs<T>(y: Argv<T>, verb: 'keep' | 'make' = 'keep') {
+  return y
+    .option('shard-index', {
+      type: 'number',
+      default: 0,
+      describe: `This worker's part: ${verb} the samples whose global index i has i % num-shards == shard-index`,
+    })
+    .option('num-shards', { type: 'number', default: 1, describe: 'Number of parts the work is split into across workers' });
 }
 
 /** -o/--output, --max-count, --max-size. */

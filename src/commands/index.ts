@@ -6,7 +6,9 @@ import { mixCommand } from './mix.js';
 import { packCommand } from './pack.js';
 import { trainClassifierCommand } from './train-classifier.js';
 import { casCommand } from './cas.js';
+import { reportCommand } from './report.js';
 import { finetuneCommand } from './finetune.js';
+import { sampleCommand } from './sample.js';
 import { fidCommand } from './fid.js';
 import { inceptionScoreCommand } from './inception-score.js';
 import { convertWeightsCommand } from './convert-weights.js';
@@ -19,7 +21,9 @@ export const commands: CommandModule<any, any>[] = [
   mixCommand,
   trainClassifierCommand,
   casCommand,
+  reportCommand,
   finetuneCommand,
+  sampleCommand,
   fidCommand,
   inceptionScoreCommand,
   convertWeightsCommand,

@@ -1,0 +1,50 @@
+// synthaug report: turn an experiment's results directory (the commands' --json outputs, tagged by
+// `key=value` directory names; see src/report/results.ts) into a markdown page with tables and PNG charts.
+import type { Argv, CommandModule } from 'yargs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { warn } from '../log.js';
+import { readResults, tabulate } from '../report/results.js';
+import { accuracyChart, CHART_FILES, guidanceChart, renderMarkdown } from '../report/render.js';
+
+interface ReportArgs {
+  results: string;
+  output: string;
+  title: string;
+}
+
+export const reportCommand: CommandModule<object, ReportArgs> = {
+  command: 'report <results>',
+  describe: 'Write a markdown report with tables and PNG charts from an experiment\'s results directory',
+  builder: (y: Argv) =>
+    y
+      .positional('results', { type: 'string', demandOption: true, describe: 'Results directory: --json outputs under key=value directories (guidance=1.5/fid.json, real=100/synthetic=2/seed=1/classifier.json, ...)' })
+      .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'Report directory: report.md, guidance.png, accuracy.png' })
+      .option('title', { type: 'string', default: 'Synthetic data from diffusion models: results', describe: 'Title of the markdown page' })
+      .example('$0 report runs/fmnist/results -o runs/fmnist/report', '') as unknown as Argv<ReportArgs>,
+  handler: async (args) => {
+    const tree = await readResults(args.results);
+    const tables = tabulate(tree);
+    await mkdir(args.output, { recursive: true });
+    const charts: { guidance?: string; accuracy?: string } = {};
+    for (const [name, canvas] of [
+      ['guidance', guidanceChart(tables.guidance)],
+      ['accuracy', accuracyChart(tables.augmentation)?.canvas],
+    ] as const) {
+      if (!canvas) continue;
+      await writeAtomic(join(args.output, CHART_FILES[name]), canvas.toPng());
+      charts[name] = CHART_FILES[name];
+    }
+    const markdown = renderMarkdown(tables, tree, { outDir: args.output, title: args.title, charts });
+    const page = join(args.output, 'report.md');
+    await writeAtomic(page, markdown);
+    warn(`report: ${tree.records.length} results, ${tree.images.length} images → ${page}`);
+  },
+};
+
+/** Write under a temporary name, then rename, so that a reader never sees half a file. */
+async function writeAtomic(path: string, data: string | Buffer): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
