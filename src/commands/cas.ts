@@ -7,9 +7,9 @@ import { debug } from '../log.js';
 import type { RecipeArgs } from '../training/args.js';
 import { rejectUnknownOptions } from '../options.js';
 import { checkStdinOnce } from '../shards/index.js';
-import { writeStdout } from './common.js';
+import { limitArgs, limitsFrom, writeStdout, type LimitArgs } from './common.js';
 
-interface CasArgs extends RecipeArgs {
+interface CasArgs extends RecipeArgs, LimitArgs {
   generated: string[];
   test: string;
   'real-train'?: string;
@@ -23,7 +23,7 @@ export const casCommand: CommandModule<object, CasArgs> = {
   describe: 'Classification Accuracy Score: train on generated shards only, test on real shards (with --real-train: the real baseline too)',
   builder: async (y: Argv) => {
     const [{ backendOption }, { recipeArgs }] = await Promise.all([import('../backend/cli.js'), import('../training/args.js')]);
-    return backendOption(recipeArgs(y))
+    return limitArgs(backendOption(recipeArgs(y)))
       .positional('generated', { type: 'string', array: true, describe: 'Generated labelled shards (files, patterns, pipe:COMMAND, or - for stdin)' })
       .option('test', { type: 'string', demandOption: true, describe: 'Real labelled test shards' })
       .option('real-train', { type: 'string', describe: 'Real training shards: train the same recipe on them and report both, and CAS / real' })
@@ -40,14 +40,17 @@ export const casCommand: CommandModule<object, CasArgs> = {
     const data = dataOptionsFrom(args);
     const replayLimit = replayLimitFrom(args);
     const skipBad = data.skipBad ?? false;
+    const limits = limitsFrom(args);
     checkStdinOnce([args.generated, args.test, args['real-train']].flat().filter((s): s is string => s !== undefined));
-    const generated = sampleSource(args.generated, { skipBad, replayLimit });
-    const test = sampleSource([args.test], { skipBad, replayLimit });
-    const realTrain = args['real-train'] === undefined ? undefined : sampleSource([args['real-train']], { skipBad, replayLimit });
+    const generated = sampleSource(args.generated, { skipBad, replayLimit, ...limits });
+    const test = sampleSource([args.test], { skipBad, replayLimit, ...limits });
+    const realTrain = args['real-train'] === undefined ? undefined : sampleSource([args['real-train']], { skipBad, replayLimit, ...limits });
     const info = await initBackend(args.backend);
     debug(`backend ${info.name}`);
     const result = await classificationAccuracyScore({
       ...data,
+      maxClasses: limits.maxClasses,
+      maxPixels: limits.maxPixels,
       generated,
       test,
       realTrain,

@@ -8,14 +8,11 @@ import { DEFAULT_MAX_PIXELS } from '../images/header.js';
 import { DEFAULT_MAX_CLASSES, DEFAULT_MAX_MEMBER_SIZE, partition, type SinkOptions, type SourceOptions } from '../shards/index.js';
 
 /** Parsed source arguments (what sourceArgs adds). */
-export interface SourceArgs {
+export interface SourceArgs extends LimitArgs {
   sources: string[];
   'skip-bad': boolean;
   'shard-index': number;
   'num-shards': number;
-  'max-classes': number;
-  'max-pixels': number;
-  'max-member-size': string;
 }
 
 /** Parsed sink arguments (what sinkArgs adds). */
@@ -38,14 +35,32 @@ const SOURCES_HELP =
  * sourceOptionsFrom refuses any that look like an option (rejectUnknownOptions, exit 2).
  */
 export function sourceArgs<T>(y: Argv<T>) {
-  return partitionArgs(y)
+  return limitArgs(partitionArgs(y))
     .parserConfiguration({ 'unknown-options-as-args': true })
     .positional('sources', { type: 'string', array: true, demandOption: true, describe: SOURCES_HELP })
     .option('skip-bad', {
       type: 'boolean',
       default: false,
       describe: 'Skip bad samples and shards (cut or garbled tar, duplicate keys or fields, ...) and report their count instead of failing',
-    })
+    });
+}
+
+/** Parsed limit arguments (what limitArgs adds). */
+export interface LimitArgs {
+  'max-classes': number;
+  'max-pixels': number;
+  'max-member-size': string;
+}
+
+/** The limits on hostile input, checked: what every reader of samples applies. */
+export type Limits = Required<Pick<SourceOptions, 'maxClasses' | 'maxPixels' | 'maxMemberSize'>>;
+
+/**
+ * The limits on hostile input, for every command that reads samples: --max-classes, --max-pixels,
+ * --max-member-size. limitsFrom turns them into Limits.
+ */
+export function limitArgs<T>(y: Argv<T>) {
+  return y
     .option('max-classes', {
       type: 'number',
       default: DEFAULT_MAX_CLASSES,
@@ -61,6 +76,13 @@ export function sourceArgs<T>(y: Argv<T>) {
       default: String(DEFAULT_MAX_MEMBER_SIZE),
       describe: 'A tar member or image file larger than this (e.g. 256M) is bad, refused before it is read into memory',
     });
+}
+
+/** Limits from parsed arguments, checked (exit 2 on a bad value); the defaults for absent ones. */
+export function limitsFrom(args: Partial<LimitArgs>): Limits {
+  return {
+    ...limitsFrom(args),
+  };
 }
 
 /** --shard-index and --num-shards: this worker's part of the samples a command reads ('keep') or makes ('make'). */
@@ -100,9 +122,7 @@ export function sourceOptionsFrom(args: Partial<SourceArgs>): SourceOptions {
     skipBad: Boolean(args['skip-bad']),
     shardIndex,
     numShards,
-    maxClasses: positiveInt('max-classes', args['max-classes'] ?? DEFAULT_MAX_CLASSES),
-    maxPixels: positiveInt('max-pixels', args['max-pixels'] ?? DEFAULT_MAX_PIXELS),
-    maxMemberSize: byteSize('max-member-size', args['max-member-size'] ?? DEFAULT_MAX_MEMBER_SIZE),
+    ...limitsFrom(args),
   };
 }
 

@@ -10,7 +10,7 @@ import { positiveInt, nonNegativeInt } from '../options.js';
 import { extractorFrom, featureArgs, type FeatureArgs } from '../metrics/extractors.js';
 import { fidOf, formatFidLine, readSide, warnSmall, type FidRequest } from '../metrics/fid.js';
 import { mergeStatsFiles, saveStats } from '../metrics/stats.js';
-import { sourceOptionsFrom, writeStdout, type SourceArgs } from './common.js';
+import { limitArgs, sourceOptionsFrom, writeStdout, type SourceArgs } from './common.js';
 
 interface FidArgs extends FeatureArgs, SourceArgs {
   'save-stats'?: string;
@@ -31,7 +31,7 @@ export const fidCommand: CommandModule<object, FidArgs> = {
   command: 'fid [sources..]',
   describe: 'FID between two sources (shards, image folders, or .npz statistics); KID, precision/recall, per-class FID on request',
   builder: (y: Argv) =>
-    backendOption(featureArgs(y))
+    limitArgs(backendOption(featureArgs(y)))
       .parserConfiguration({ 'unknown-options-as-args': true })
       .positional('sources', {
         type: 'string',

@@ -7,9 +7,9 @@ import type { BackendChoice } from '../backend/index.js';
 import { debug, warn } from '../log.js';
 import { byteSize, duration, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt, positiveNumber, rejectUnknownOptions } from '../options.js';
 import { RESIZE_POLICIES, type ResizePolicy } from '../images/codec.js';
-import { writeStdout } from './common.js';
+import { limitArgs, limitsFrom, writeStdout, type LimitArgs } from './common.js';
 
-interface FinetuneArgs {
+interface FinetuneArgs extends LimitArgs {
   sources: string[];
   output?: string;
   arch: string;
@@ -44,7 +44,7 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
   describe: 'Train a class-conditional diffusion model (EDM, U-Net) on shards into a model directory, from scratch or --init DIR',
   builder: async (y: Argv) => {
     const { backendOption } = await import('../backend/cli.js');
-    return backendOption(y)
+    return limitArgs(backendOption(y))
       .parserConfiguration({ 'unknown-options-as-args': true })
       .positional('sources', { type: 'string', array: true, default: [] as string[], describe: 'Training data: tar files, patterns, directories, pipe:COMMAND, or - for stdin' })
       .option('output', { alias: 'o', type: 'string', describe: 'The diffusion model directory to write' })
@@ -94,6 +94,7 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
     if (args['max-steps'] !== undefined && args.epochs !== undefined) throw new UsageError('give --max-steps or --epochs, not both');
     if (args.init !== undefined && args.resume) throw new UsageError('--init starts a new run; --resume continues one: not both');
     const batchSize = positiveInt('batch-size', args['batch-size']);
+    const limits = limitsFrom(args);
     const options = {
       archOptions: archOptions(args['arch-option']),
       init: args.init,
@@ -114,8 +115,10 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
       logEvery: nonNegativeInt('log-every', args['log-every']),
       timeBudget: args['time-budget'] === undefined ? undefined : duration('time-budget', args['time-budget']),
       skipBad: Boolean(args['skip-bad']),
+      maxClasses: limits.maxClasses,
+      maxPixels: limits.maxPixels,
     };
-    const source = sampleSource(args.sources, { skipBad: options.skipBad, replayLimit: byteSize('stdin-limit', args['stdin-limit']) });
+    const source = sampleSource(args.sources, { skipBad: options.skipBad, replayLimit: byteSize('stdin-limit', args['stdin-limit']), ...limits });
     const info = await initBackend(args.backend);
     debug(`backend ${info.name}`);
     const r = await finetune({

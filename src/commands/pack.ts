@@ -99,13 +99,13 @@ export const packCommand: CommandModule<object, PackArgs> = {
         stages.push(workerShare(source));
         total = Math.ceil((total - source.shardIndex!) / source.numShards!);
       }
-      if (args.size !== undefined || decode.channels !== undefined) stages.push(reencode({ spec: decode, skipBad: source.skipBad }));
+      if (args.size !== undefined || decode.channels !== undefined) stages.push(reencode({ spec: decode, maxClasses: source.maxClasses, skipBad: source.skipBad }));
     } else {
       if (sources.length === 0) throw new UsageError('name ImageFolder directories (or other sources) to pack, or --dataset fashion-mnist');
       if (args.classes !== undefined) throw new UsageError('--classes selects dataset labels: use it with --dataset');
       samples = openSource(sources, source);
-      if (perClass !== undefined) stages.push(perClassSubset({ perClass, seed }));
-      stages.push(reencode({ spec: decode, skipBad: source.skipBad }));
+      if (perClass !== undefined) stages.push(perClassSubset({ perClass, seed, maxClasses: source.maxClasses }));
+      stages.push(reencode({ spec: decode, maxClasses: source.maxClasses, skipBad: source.skipBad }));
     }
     stages.push(progress({ total, label: 'pack' }));
     const result = await writeSink(stages.reduce((s, stage) => stage(s), samples), sink);

@@ -10,10 +10,10 @@ import { formatMetricsLine } from '../metrics/classification.js';
 import type { RecipeArgs } from '../training/args.js';
 import { rejectUnknownOptions } from '../options.js';
 import { checkStdinOnce } from '../shards/index.js';
-import { writeStdout } from './common.js';
+import { limitArgs, limitsFrom, writeStdout, type LimitArgs } from './common.js';
 import { duration } from '../options.js';
 
-interface TrainArgs extends RecipeArgs {
+interface TrainArgs extends RecipeArgs, LimitArgs {
   sources: string[];
   val?: string;
   output?: string;
@@ -29,7 +29,7 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
   describe: 'Train a classifier on labelled shards into a classifier directory; evaluate on --val (or --evaluate an existing one)',
   builder: async (y: Argv) => {
     const [{ backendOption }, { recipeArgs }] = await Promise.all([import('../backend/cli.js'), import('../training/args.js')]);
-    return backendOption(recipeArgs(y))
+    return limitArgs(backendOption(recipeArgs(y)))
       .positional('sources', {
         type: 'string',
         array: true,
@@ -54,11 +54,12 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
     const recipe = recipeFrom(args);
     const data = dataOptionsFrom(args);
     const replayLimit = replayLimitFrom(args);
-    const valSource = args.val === undefined ? undefined : sampleSource([args.val], { skipBad: data.skipBad ?? false, replayLimit });
+    const limits = limitsFrom(args);
+    const valSource = args.val === undefined ? undefined : sampleSource([args.val], { skipBad: data.skipBad, replayLimit, ...limits });
 
     if (args.evaluate !== undefined) {
       if (args.resume) throw new UsageError('--evaluate and --resume do not go together');
-      const evalSource = valSource ?? (args.sources.length > 0 ? sampleSource(args.sources, { skipBad: data.skipBad ?? false, replayLimit }) : undefined);
+      const evalSource = valSource ?? (args.sources.length > 0 ? sampleSource(args.sources, { skipBad: data.skipBad, replayLimit, ...limits }) : undefined);
       if (!evalSource) throw new UsageError('--evaluate needs data: --val SHARDS (or sources)');
       if (valSource && args.sources.length > 0) throw new UsageError('--evaluate reads --val or the sources, not both');
       const info = await initBackend(args.backend);
@@ -67,6 +68,8 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
       const metrics = await evaluateClassifierDir(args.evaluate, evalSource, {
         resize: data.resize,
         skipBad: data.skipBad,
+        maxClasses: limits.maxClasses,
+        maxPixels: limits.maxPixels,
         batchSize: data.evalBatchSize,
         outDir: args.output,
       });
@@ -75,7 +78,7 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
     }
 
     if (args.output === undefined) throw new UsageError('name the classifier directory to write with -o/--output');
-    const source = sampleSource(args.sources, { skipBad: data.skipBad ?? false, replayLimit });
+    const source = sampleSource(args.sources, { skipBad: data.skipBad, replayLimit, ...limits });
     const info = await initBackend(args.backend);
     debug(`backend ${info.name}`);
     const { train } = await import('../training/trainer.js');
@@ -83,6 +86,8 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
     const started = performance.now();
     const result = await train({
       ...data,
+      maxClasses: limits.maxClasses,
+      maxPixels: limits.maxPixels,
       source,
       val: valSource,
       recipe,

@@ -84,13 +84,13 @@ export async function* featureBatches(samples: AsyncIterable<Sample>, extractor:
   const decode = (s: Sample) =>
     (async () => {
       try {
-        const label = options.labels ? sampleLabel(s) : undefined;
+        const label = options.labels ? sampleLabel(s, options.maxClasses) : undefined;
         const bytes = s.fields[imageField(s)];
         if (extractor.anySize) {
-          const { pixels, shape } = await decodeImageAs(bytes, { channels: 3, resize: 'none' }, s);
+          const { pixels, shape } = await decodeImageAs(bytes, { channels: 3, resize: 'none', maxPixels: options.maxPixels }, s);
           return { pixels, size: [shape.height, shape.width] as [number, number], label };
         }
-        const pixels = await decodeImage(bytes, { width: w, height: h, channels, resize: 'center-crop' }, s);
+        const pixels = await decodeImage(bytes, { width: w, height: h, channels, resize: 'center-crop', maxPixels: options.maxPixels }, s);
         return { pixels, size: [h, w] as [number, number], label };
       } catch (err) {
         bad.handle(err);

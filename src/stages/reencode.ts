@@ -8,6 +8,8 @@ import { mapOrdered } from './map.js';
 export interface ReencodeOptions extends SkipOptions {
   /** Target size and channels (absent: as stored) and resize policy. */
   spec: PartialDecodeSpec;
+  /** Labels must lie below this (--max-classes; default sampleLabel's). */
+  maxClasses?: number;
   /** Decodes in flight (sharp's thread pool does the work). */
   concurrency?: number;
 }
@@ -17,9 +19,9 @@ export interface ReencodeOptions extends SkipOptions {
  * label is an InputError), and json given `source: "real"` unless it names a source, and
  * `dataset: <the shard it was read from>` unless it names one. Other fields pass through.
  */
-export async function reencodeSample(sample: Sample, spec: PartialDecodeSpec): Promise<Sample> {
+export async function reencodeSample(sample: Sample, spec: PartialDecodeSpec, maxClasses?: number): Promise<Sample> {
   const field = imageField(sample);
-  sampleLabel(sample);
+  sampleLabel(sample, maxClasses);
   const meta = sampleMeta(sample);
   const { pixels, shape } = await decodeImageAs(sample.fields[field], spec, sample);
   const fields = { ...sample.fields };
@@ -29,12 +31,12 @@ export async function reencodeSample(sample: Sample, spec: PartialDecodeSpec): P
 }
 
 /** reencodeSample over a stream; bad samples end it, or with skipBad are skipped and counted. */
-export function reencode({ spec, concurrency = 4, ...skip }: ReencodeOptions): Stage {
+export function reencode({ spec, maxClasses, concurrency = 4, ...skip }: ReencodeOptions): Stage {
   return async function* reencoded(samples) {
     const bad = new BadInputs(skip, 'sample');
     const attempt = async (s: Sample) => {
       try {
-        return { sample: await reencodeSample(s, spec) };
+        return { sample: await reencodeSample(s, spec, maxClasses) };
       } catch (err) {
         if (!(err instanceof InputError)) throw err;
         return { error: err };

@@ -16,15 +16,15 @@ export function workerShare(options: Pick<SourceOptions, 'shardIndex' | 'numShar
  * each sample gets a pseudo-random priority subSeed(seed, 'per-class', key), and the `perClass` lowest per class
  * are kept, emitted at the end in their input order. The choice depends only on the seed and the
  * keys of the class (not on the order or on other classes), and is nested: the N chosen are among
- * the N+1 chosen. Memory: perClass samples per class.
+ * the N+1 chosen. Memory: perClass samples per class. A label not below `maxClasses` is an InputError.
  */
-export function perClassSubset({ perClass, seed }: { perClass: number; seed: number }): Stage {
+export function perClassSubset({ perClass, seed, maxClasses }: { perClass: number; seed: number; maxClasses?: number }): Stage {
   return async function* subset(samples) {
     // Per class: kept entries sorted by priority (ties broken by key), at most perClass.
     const kept = new Map<number, { priority: number; order: number; sample: Sample }[]>();
     let order = 0;
     for await (const sample of samples) {
-      const label = sampleLabel(sample);
+      const label = sampleLabel(sample, maxClasses);
       const entry = { priority: subSeed(seed, 'per-class', sample.key), order: order++, sample };
       const list = kept.get(label) ?? [];
       kept.set(label, list);

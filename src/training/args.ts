@@ -6,7 +6,7 @@ import { byteSize, imageSize, nonNegativeInt, nonNegativeNumber, oneOf, positive
 import { RESIZE_POLICIES, type ResizePolicy } from '../images/codec.js';
 import { listArchitectures } from '../models/registry.js';
 import type { OptionValue } from '../models/classifier.js';
-import { checkStdinOnce, openSource, readsStdin, type Sample } from '../shards/index.js';
+import { checkStdinOnce, openSource, readsStdin, type Sample, type SourceOptions } from '../shards/index.js';
 import { PAD_MODES, type PadMode } from './augment.js';
 import { replayable, type SampleSource } from './data.js';
 import type { RecipeInput } from './recipe.js';
@@ -160,23 +160,25 @@ export function dataOptionsFrom(a: RecipeArgs): Pick<TrainOptions, 'height' | 'w
 /**
  * A re-openable source over source specs. Files, patterns and pipe: commands are opened afresh for
  * every pass; a spec that reads stdin is recorded on first read and replayed (up to `replayLimit` bytes).
+ * The source options (skipBad, maxMemberSize, ...) go to openSource for every pass.
  */
-export function sampleSource(specs: string[], opts: { skipBad: boolean; replayLimit: number }): SampleSource {
+export function sampleSource(specs: string[], opts: SourceOptions & { replayLimit: number }): SampleSource {
   if (specs.length === 0) throw new UsageError('name the training data: shard files, patterns, directories, pipe:COMMAND or - for stdin');
   checkStdinOnce(specs);
+  const { replayLimit, ...options } = opts;
   const parts: SampleSource[] = [];
   let files: string[] = [];
   const flush = () => {
     if (files.length === 0) return;
     const group = files;
-    openSource(group, { skipBad: opts.skipBad }); // checks the specs now (usage errors before any work)
-    parts.push(() => openSource(group, { skipBad: opts.skipBad }));
+    openSource(group, options); // checks the specs now (usage errors before any work)
+    parts.push(() => openSource(group, options));
     files = [];
   };
   for (const spec of specs) {
     if (readsStdin(spec)) {
       flush();
-      parts.push(replayable(openSource([spec], { skipBad: opts.skipBad }), opts.replayLimit, spec));
+      parts.push(replayable(openSource([spec], options), replayLimit, spec));
     } else files.push(spec);
   }
   flush();

@@ -35,7 +35,7 @@ export interface CasResult {
 
 export async function classificationAccuracyScore(o: CasOptions): Promise<CasResult> {
   const { generated, test, realTrain, outDir, resume, ...common } = o;
-  const labels = new LabelSet('the generated training data');
+  const labels = new LabelSet('the generated training data', o.maxClasses);
   const run = async (source: SampleSource, name: string, shape?: [number, number, number]) => {
     const dir = join(outDir, name);
     if (common.progress !== 'none') warn(`cas: training on the ${name} data → ${dir}`);

@@ -39,6 +39,8 @@ export interface ImageSpec {
   resize: ResizePolicy;
   /** With resize 'none': an image stored with the other channel count (gray vs colour) is an error, not converted. */
   strictChannels?: boolean;
+  /** Images whose header declares more pixels are bad samples, refused before decoding (--max-pixels; default the codec's). */
+  maxPixels?: number;
 }
 
 /**
@@ -120,7 +122,7 @@ export async function* labelled(samples: AsyncIterable<Sample>, labels: Labeler,
 export async function decodeSample(s: Sample, spec: ImageSpec): Promise<Uint8Array> {
   const bytes = s.fields[imageField(s)];
   if (spec.strictChannels && spec.resize === 'none') {
-    const stored = (await probeImage(bytes, s)).channels >= 3 ? 3 : 1;
+    const stored = (await probeImage(bytes, s, spec.maxPixels)).channels >= 3 ? 3 : 1;
     if (stored !== spec.channels) {
       const kind = (c: number) => (c === 1 ? 'gray (1 channel)' : 'colour (3 channels)');
       throw new InputError(`image is ${kind(stored)} but the model takes ${kind(spec.channels)} (choose a --resize policy to convert)`, s);
@@ -129,14 +131,17 @@ export async function decodeSample(s: Sample, spec: ImageSpec): Promise<Uint8Arr
   return decodeImage(bytes, spec, s);
 }
 
-/** The shape of the first image of a source: [H, W, C] with C = 1 for gray(+alpha), 3 for colour(+alpha). */
-export async function probeFirstImage(source: SampleSource): Promise<[number, number, 1 | 3]> {
+/**
+ * The shape of the first image of a source: [H, W, C] with C = 1 for gray(+alpha), 3 for colour(+alpha).
+ * An image above `maxPixels` (--max-pixels) is an InputError.
+ */
+export async function probeFirstImage(source: SampleSource, maxPixels?: number): Promise<[number, number, 1 | 3]> {
   const it = source()[Symbol.asyncIterator]();
   try {
     const first = await it.next();
     if (first.done) throw new InputError('the training data is empty');
     const s = first.value;
-    const info = await probeImage(s.fields[imageField(s)], s);
+    const info = await probeImage(s.fields[imageField(s)], s, maxPixels);
     return [info.height, info.width, info.channels >= 3 ? 3 : 1];
   } finally {
     await it.return?.();

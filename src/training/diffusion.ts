@@ -103,6 +103,10 @@ export interface FinetuneOptions extends RunControls {
   shuffleBuffer?: number;
   resize?: ResizePolicy;
   skipBad?: boolean;
+  /** Labels must lie below this (--max-classes; default sampleLabel's). */
+  maxClasses?: number;
+  /** Images declaring more pixels are bad samples (--max-pixels; default the codec's). */
+  maxPixels?: number;
   provenance?: Record<string, unknown>;
 }
 
@@ -153,13 +157,14 @@ class DiffusionTask implements TrainingTask<DiffusionBatch> {
     readonly net: UNet,
     readonly t: DiffusionState,
     readonly labels: DiffusionLabels,
+    private readonly maxPixels?: number,
   ) {
     this.shape = [t.unet.imageSize, t.unet.imageSize, t.unet.inChannels];
   }
 
   spec(): ImageSpec {
     const [height, width, channels] = this.shape;
-    return { height, width, channels: channels as 1 | 3, resize: this.t.resize, strictChannels: true };
+    return { height, width, channels: channels as 1 | 3, resize: this.t.resize, strictChannels: true, maxPixels: this.maxPixels };
   }
 
   parameters(): Array<[string, tf.Variable]> {
@@ -271,8 +276,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const net = new UNet(t.unet, ck.state.settings.seed);
     try {
       await loadUNetWeights(net, ck.dir, config, 'raw');
-      const labels = new DiffusionLabels(LabelSet.fromNames(t.classNames, `the checkpoint in ${o.outDir}`), t.conditional);
-      const task = new DiffusionTask(net, t, labels);
+      const labels = new DiffusionLabels(LabelSet.fromNames(t.classNames, `the checkpoint in ${o.outDir}`, o.maxClasses), t.conditional);
+      const task = new DiffusionTask(net, t, labels, o.maxPixels);
       task.emaDecay = ck.state.settings.ema?.decay ?? 0;
       const r = await runLoop(task, ck.state, { ...loopOptions(o, task, bad), resume: ck });
       return { ...r, classNames: t.classNames, labelMap: t.labelMap, parameters: net.numParameters() };
@@ -282,7 +287,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   }
 
   const conditional = !o.unconditional;
-  const set = new LabelSet('the training data');
+  const set = new LabelSet('the training data', o.maxClasses);
   const byEpochs = o.maxSteps === undefined;
   let passSize: number | undefined;
   const labels = new DiffusionLabels(set, conditional);
@@ -316,7 +321,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     for (const r of labelMap.rows) warn(`  ${r.index} ${r.name} ← ${r.initIndex === null ? 'null row (new class)' : `${r.initIndex} ${r.name}`}`);
     warn(`  ${classNames.length} (null) ← null row`);
   } else {
-    const cfg = await unetConfigFrom(o.archOptions, () => probeFirstImage(o.source));
+    const cfg = await unetConfigFrom(o.archOptions, () => probeFirstImage(o.source, o.maxPixels));
     try {
       net = new UNet({ ...cfg, numClasses: classNames.length }, o.seed);
     } catch (err) {
@@ -325,7 +330,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     labelMap = { init: null, rows: displayNames(classNames).map((name, index) => ({ name, index, initIndex: null })) };
   }
   const t: DiffusionState = { unet: net.config, classNames, conditional, formulation, labelMap, resize: o.resize ?? 'none', provenance: o.provenance ?? {} };
-  const task = new DiffusionTask(net, t, labels);
+  const task = new DiffusionTask(net, t, labels, o.maxPixels);
   task.emaDecay = o.ema;
   try {
     const r = await runLoop(task, newLoopState('diffusion', settingsOf(o, totalSteps), t, passSize), loopOptions(o, task, bad));

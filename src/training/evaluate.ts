@@ -13,6 +13,10 @@ import { evaluate } from './trainer.js';
 export interface EvaluateDirOptions {
   resize?: ResizePolicy;
   skipBad?: boolean;
+  /** Labels must lie below this (--max-classes; default sampleLabel's). */
+  maxClasses?: number;
+  /** Images declaring more pixels are bad samples (--max-pixels; default the codec's). */
+  maxPixels?: number;
   batchSize?: number;
   /** Also write metrics.json here. */
   outDir?: string;
@@ -21,11 +25,11 @@ export interface EvaluateDirOptions {
 export async function evaluateClassifierDir(dir: string, source: SampleSource, o: EvaluateDirOptions = {}): Promise<ClassificationMetrics> {
   const { model, config } = await loadClassifier(dir);
   try {
-    const labels = LabelSet.fromNames(config.classNames, `classifier ${dir}`);
+    const labels = LabelSet.fromNames(config.classNames, `classifier ${dir}`, o.maxClasses);
     const [height, width, channels] = config.inputShape;
     const bad = new BadInputs({ skipBad: o.skipBad }, 'sample');
     const counts = await evaluate(model, source, {
-      spec: { height, width, channels: channels as 1 | 3, resize: o.resize ?? 'none' },
+      spec: { height, width, channels: channels as 1 | 3, resize: o.resize ?? 'none', maxPixels: o.maxPixels },
       labels,
       bad,
       normalization: config.normalization,

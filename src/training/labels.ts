@@ -3,7 +3,7 @@
 // two indices, or two names for one index (between train and test data, or generated and real), is an
 // InputError naming the shard and key: synthaug never relabels silently.
 import { InputError } from '../errors.js';
-import { sampleLabel, sampleMeta, type Sample } from '../shards/sample.js';
+import { DEFAULT_MAX_CLASSES, sampleLabel, sampleMeta, type Sample } from '../shards/sample.js';
 
 /** The data sets disagree about the classes: never skipped by --skip-bad (it is not one bad sample). */
 export class LabelSetError extends InputError {
@@ -20,12 +20,16 @@ export class LabelSet {
 
   /**
    * @param origin what established the names, for messages ("the training data", "classifier dir clf/")
+   * @param maxClasses a label must lie below this (--max-classes), checked before anything is sized by it
    */
-  constructor(readonly origin = 'the training data') {}
+  constructor(
+    readonly origin = 'the training data',
+    private readonly maxClasses = DEFAULT_MAX_CLASSES,
+  ) {}
 
   /** A label set from saved class names (a classifier directory); '' or null marks an unnamed class. */
-  static fromNames(names: ReadonlyArray<string | null | undefined>, origin: string): LabelSet {
-    const set = new LabelSet(origin);
+  static fromNames(names: ReadonlyArray<string | null | undefined>, origin: string, maxClasses?: number): LabelSet {
+    const set = new LabelSet(origin, maxClasses);
     names.forEach((n, i) => set.add(i, n || undefined, origin));
     set.fix(names.length);
     return set;
@@ -60,7 +64,7 @@ export class LabelSet {
 
   /** The label of `sample` (from cls), checked against the set and its json `class` name. */
   observe(sample: Sample): number {
-    const label = sampleLabel(sample);
+    const label = sampleLabel(sample, this.maxClasses);
     const cls = sampleMeta(sample).class;
     const name = typeof cls === 'string' && cls !== '' ? cls : undefined;
     this.add(label, name, describe(sample), sample);

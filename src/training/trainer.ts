@@ -48,6 +48,10 @@ export interface TrainOptions extends RunControls {
   /** A label set to check the data against and extend (cas shares one between its runs). */
   labels?: LabelSet;
   skipBad?: boolean;
+  /** Labels must lie below this (--max-classes; default sampleLabel's). */
+  maxClasses?: number;
+  /** Images declaring more pixels are bad samples (--max-pixels; default the codec's). */
+  maxPixels?: number;
   /** Images per evaluation forward pass. */
   evalBatchSize?: number;
   /** Write into a non-empty --output that holds no checkpoint. */
@@ -128,7 +132,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (o.resume) {
     const ck = await loadCheckpoint(o.outDir, 'classifier');
     const t = checkClassifierState(ck.state.task, join(ck.dir, 'trainer.json'));
-    const labels = LabelSet.fromNames(t.classNames, `the checkpoint in ${o.outDir}`);
+    const labels = LabelSet.fromNames(t.classNames, `the checkpoint in ${o.outDir}`, o.maxClasses);
     if (o.labels) o.labels.checkCompatible(labels);
     const { model } = await loadClassifier(ck.dir);
     const ignored = recipeDifferences(o.recipe, t.recipe);
@@ -137,10 +141,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const r = await runLoop(task, ck.state, { ...loopOptions(o, task, bad, resize), resume: ck });
     return task.result(r, ck.state.passSize);
   }
-  const labels = o.labels ?? new LabelSet('the training data');
-  const probed = await probeFirstImage(o.source);
+  const labels = o.labels ?? new LabelSet('the training data', o.maxClasses);
+  const probed = await probeFirstImage(o.source, o.maxPixels);
   const shape: [number, number, 1 | 3] = [o.height ?? probed[0], o.width ?? probed[1], o.channels ?? probed[2]];
-  const spec: ImageSpec = { height: shape[0], width: shape[1], channels: shape[2], resize };
+  const spec: ImageSpec = { height: shape[0], width: shape[1], channels: shape[2], resize, maxPixels: o.maxPixels };
   const byEpochs = o.recipe.steps === undefined;
   let passSize: number | undefined;
   if (byEpochs) passSize = await scan(o.source, labels, quiet);
@@ -205,7 +209,7 @@ class ClassifierTask implements TrainingTask<Batch> {
 
   spec(resize: ResizePolicy): ImageSpec {
     const [height, width, channels] = this.t.imageShape;
-    return { height, width, channels: channels as 1 | 3, resize };
+    return { height, width, channels: channels as 1 | 3, resize, maxPixels: this.o.maxPixels };
   }
 
   parameters(): Array<[string, tf.Variable]> {
