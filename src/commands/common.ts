@@ -81,7 +81,9 @@ export function limitArgs<T>(y: Argv<T>) {
 /** Limits from parsed arguments, checked (exit 2 on a bad value); the defaults for absent ones. */
 export function limitsFrom(args: Partial<LimitArgs>): Limits {
   return {
-    ...limitsFrom(args),
+    maxClasses: positiveInt('max-classes', args['max-classes'] ?? DEFAULT_MAX_CLASSES),
+    maxPixels: positiveInt('max-pixels', args['max-pixels'] ?? DEFAULT_MAX_PIXELS),
+    maxMemberSize: byteSize('max-member-size', args['max-member-size'] ?? DEFAULT_MAX_MEMBER_SIZE),
   };
 }
 
