@@ -1,13 +1,17 @@
 // The limits on hostile input (--max-classes, --max-pixels, --max-member-size) in the commands that train
 // on samples: train-classifier, cas and finetune read them like every other reader of samples, and apply
-// them where labels are parsed, images probed and decoded, and tar members read. Tiny data (8x8 gray PNGs,
+// them where labels are parsed, images probed and decoded, and tar members read; and so does fid on a plain
+// folder of images. Tiny data (8x8 gray PNGs,
 // a few samples), tiny models (WASM backend), one step.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodePng } from '../src/images/codec.js';
+import { initBackend } from '../src/backend/index.js';
+import { createClassifier } from '../src/models/registry.js';
+import { saveClassifier } from '../src/models/store.js';
 import { tarBytes, type Sample } from '../src/shards/index.js';
 import { runCli } from './helpers/cli.js';
 
@@ -104,4 +108,26 @@ test('finetune: --max-classes, --max-pixels and --max-member-size are applied; -
   const member = await runCli(['finetune', paddedTar, ...out('f4'), '--max-member-size', '4k', '--skip-bad', ...DIFFUSION, ...UNET]);
   assert.equal(member.code, 0, member.stderr);
   assert.match(member.stderr, /member "fat\.json" has \d+ bytes, more than --max-member-size 4000/);
+});
+
+test('fid: --max-member-size and --max-pixels apply to a plain folder of images', async () => {
+  await initBackend('cpu');
+  const clf = join(dir, 'features');
+  const model = createClassifier({ arch: 'resnet20', numClasses: 2, inputShape: [8, 8, 1], options: { width: 4 } }, 1);
+  await saveClassifier(clf, model, { classNames: ['c0', 'c1'], normalization: { mean: [0.5], std: [0.25] } });
+  model.dispose();
+  const folder = join(dir, 'images');
+  mkdirSync(folder);
+  const small = sample('s', '0').fields.png;
+  const big = sample('big', '1', 40).fields.png;
+  assert.ok(small.length < big.length);
+  for (let i = 0; i < 4; i++) writeFileSync(join(folder, `s${i}.png`), small);
+  writeFileSync(join(folder, 'big.png'), big);
+  const f = ['--features', clf, '--backend', 'cpu', '--save-stats', join(dir, 'stats.npz')];
+  const member = await runCli(['fid', folder, ...f, '--max-member-size', String(big.length - 1), '--skip-bad']);
+  assert.equal(member.code, 0, member.stderr);
+  assert.match(member.stderr, /big\.png has \d+ bytes, more than --max-member-size \d+/);
+  const pixels = await runCli(['fid', folder, ...f, '--max-pixels', '100']);
+  assert.equal(pixels.code, 1, pixels.stderr);
+  assert.match(pixels.stderr, /shard .*images, sample big: .*image is 40x40 = 1600 pixels, above the limit of 100/);
 });

@@ -5,12 +5,24 @@
 //              ImageFolder (labels = class index), as every other command reads it;
 //   anything else: shard sources (tar files, brace patterns, '::' lists, - for stdin, pipe:COMMAND).
 // --shard-index/--num-shards keep the images whose index i in that order has i % num-shards == shard-index.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InputError } from '../errors.js';
 import { decodeImage, decodeImageAs } from '../images/codec.js';
 import type { FeatureExtractor } from '../models/extractor.js';
-import { BadInputs, filesBelow, imageField, imageFileKey, openSource, partition, sampleLabel, type Sample, type SourceOptions } from '../shards/index.js';
+import {
+  BadInputs,
+  DEFAULT_MAX_MEMBER_SIZE,
+  filesBelow,
+  imageField,
+  imageFileKey,
+  openSource,
+  partition,
+  printableName,
+  readRegularFile,
+  sampleLabel,
+  type Sample,
+  type SourceOptions,
+} from '../shards/index.js';
 import { progress } from '../stages/progress.js';
 
 export type MetricInput = { kind: 'stats'; path: string } | { kind: 'images'; spec: string };
@@ -53,9 +65,8 @@ async function* readImageTree(dir: string, options: SourceOptions): AsyncGenerat
     if (parsed === null) continue;
     if (i++ % count !== index) continue;
     try {
-      const bytes = await readFile(join(dir, rel)).catch((err: Error) => {
-        throw new InputError(`cannot read ${rel}: ${err.message}`, { shard: dir, key: parsed.stem });
-      });
+      const bytes = await readRegularFile(join(dir, rel), printableName(rel), options.maxMemberSize ?? DEFAULT_MAX_MEMBER_SIZE, { shard: dir, key: parsed.stem });
+      if (bytes === null) continue;
       yield { key: parsed.stem, fields: { [parsed.field]: bytes }, shard: dir };
     } catch (err) {
       bad.handle(err);

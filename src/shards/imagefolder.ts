@@ -88,10 +88,11 @@ export async function filesBelow(dir: string, prefix = '', visited = new Set<str
 }
 
 /**
- * The bytes of the regular file at `path`, or null (with a notice) when it is a FIFO, device or socket.
- * Opened without blocking, so that a FIFO put in place after the listing cannot hang the reader.
+ * The bytes of the regular file at `path`, or null (with a notice) when it is a FIFO, device or socket;
+ * a file larger than `maxSize` is an InputError, refused unread. Opened without blocking, so that a FIFO
+ * put in place after the listing cannot hang the reader.
  */
-async function readRegularFile(path: string, shown: string, maxSize: number, where: { shard: string; key: string }): Promise<Buffer | null> {
+export async function readRegularFile(path: string, shown: string, maxSize: number, where: { shard: string; key: string }): Promise<Buffer | null> {
   let handle;
   try {
     handle = await open(encodeName(path), constants.O_RDONLY | constants.O_NONBLOCK);
