@@ -110,6 +110,19 @@ test('finetune: --max-classes, --max-pixels and --max-member-size are applied; -
   assert.match(member.stderr, /member "fat\.json" has \d+ bytes, more than --max-member-size 4000/);
 });
 
+test('pack: --max-classes applies when re-encoding and to --per-class', async () => {
+  for (const extra of [[], ['--per-class', '2']]) {
+    const r = await runCli(['pack', labelTar, '--max-classes', '5', '-o', join(dir, 'packed.tar'), ...extra]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /shard .*label\.tar, sample bad: cls 5 is not below --max-classes 5/);
+  }
+  const skipped = await runCli(['pack', labelTar, '--max-classes', '5', '--skip-bad', '--per-class', '4', '-o', join(dir, 'packed.tar')]);
+  assert.equal(skipped.code, 0, skipped.stderr);
+  assert.match(skipped.stderr, /skipped 1 bad sample/);
+  const listed = await runCli(['ls', join(dir, 'packed.tar'), '--json']);
+  assert.equal(JSON.parse(listed.stdout.toString()).samples, 8);
+});
+
 test('fid: --max-member-size and --max-pixels apply to a plain folder of images', async () => {
   await initBackend('cpu');
   const clf = join(dir, 'features');

@@ -5,7 +5,7 @@ import { UsageError, invalidParameterError } from '../errors.js';
 import { DATASET_NAMES, datasets } from '../datasets/index.js';
 import { RESIZE_POLICIES, type PartialDecodeSpec, type ResizePolicy } from '../images/codec.js';
 import { imageSize, nonNegativeInt, oneOf, positiveInt } from '../options.js';
-import { openSource, writeSink, type Sample, type Stage } from '../shards/index.js';
+import { openSource, sampleLabel, skipBadSamples, writeSink, type Sample, type Stage } from '../shards/index.js';
 import { progress } from '../stages/progress.js';
 import { reencode } from '../stages/reencode.js';
 import { perClassSubset, workerShare } from '../stages/subset.js';
@@ -104,7 +104,11 @@ export const packCommand: CommandModule<object, PackArgs> = {
       if (sources.length === 0) throw new UsageError('name ImageFolder directories (or other sources) to pack, or --dataset fashion-mnist');
       if (args.classes !== undefined) throw new UsageError('--classes selects dataset labels: use it with --dataset');
       samples = openSource(sources, source);
-      if (perClass !== undefined) stages.push(perClassSubset({ perClass, seed, maxClasses: source.maxClasses }));
+      if (perClass !== undefined) {
+        // Bad labels are skipped (--skip-bad) before the per-class choice, which groups by label.
+        stages.push(skipBadSamples((s) => (sampleLabel(s, source.maxClasses), s), source));
+        stages.push(perClassSubset({ perClass, seed, maxClasses: source.maxClasses }));
+      }
       stages.push(reencode({ spec: decode, maxClasses: source.maxClasses, skipBad: source.skipBad }));
     }
     stages.push(progress({ total, label: 'pack' }));
