@@ -21,6 +21,7 @@ import { composed, type Shape4 } from './compose.js';
 import { conv2dFilterGrad, conv2dInputGrad, depthwiseFilterGrad, depthwiseInputGrad, geometryOf } from './conv-backprop.js';
 import { maxPoolGrad, resizeNearestNeighborGrad } from './scatter.js';
 import { channelKernels } from './channels.js';
+import type { KernelSet } from '../kernel-set.js';
 
 type Args = { inputs: Record<string, TensorInfo>; attrs: Record<string, unknown>; backend: BackendWasm };
 type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
@@ -157,3 +158,12 @@ export function unregisterWasmKernels(): void {
     if (builtin !== undefined) registerKernel(builtin);
   }
 }
+
+/** The WASM SIMD kernels as a KernelSet (their code is part of the build: load() has nothing to do). */
+export const wasmKernels: KernelSet = {
+  name: 'wasm',
+  names: ours.map((k) => k.kernelName),
+  load: () => {},
+  register: registerWasmKernels,
+  unregister: unregisterWasmKernels,
+};
