@@ -13,6 +13,9 @@ import { UNet, defaultUNetConfig } from '../src/models/unet.js';
 import { makeSchedule } from '../src/diffusion/schedule.js';
 import { drawTrainingNoise, noisePredictionLoss } from '../src/diffusion/loss.js';
 import type { Module } from '../src/nn/module.js';
+import { channelAffine, channelDot, channelSum } from '../src/nn/channels.js';
+import { BatchNorm, GroupNorm } from '../src/nn/index.js';
+import { checkNormGradients, plainBatchNorm, plainGroupNorm } from './helpers/norm.js';
 import { Rng } from '../src/util/rng.js';
 
 const TOL = 1e-4;
@@ -172,6 +175,52 @@ describe('oneDNN matrix products vs cpu', { skip: missing }, () => {
     const alpha = randn(rng, [3]);
     await againstCpu('FusedConv2D', { x, filter: w, preluActivationWeights: alpha },
       { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dilations: [1, 1], activation: 'prelu' });
+  });
+});
+
+describe('native channel kernels (norm layers) and ReLU vs the tfjs-ops definitions on cpu', { skip: missing }, () => {
+  before(() => initBackend('native'));
+  // 40·31 rows per image split unevenly over the threads; perImage takes the per-image coefficients.
+  for (const shape of [[3, 7, 5, 8], [2, 40, 31, 12]]) {
+    for (const perImage of [false, true]) {
+      test(`[${shape}] perImage=${perImage}`, async () => {
+        const rng = new Rng(shape.reduce((a, b) => a + b) + (perImage ? 1 : 0));
+        const C = shape[shape.length - 1];
+        const stat = perImage ? [shape[0], C] : [C];
+        const u = randn(rng, shape);
+        u.values.forEach((x, i) => (u.values[i] = 2 * x + 3));
+        const [v, m, a, b] = [randn(rng, shape), randn(rng, stat), randn(rng, stat), randn(rng, stat)];
+        const outs: Record<string, Float32Array[]> = {};
+        for (const backend of ['wasm', 'cpu']) {
+          await tf.setBackend(backend);
+          const ts = [u, v, m, a, b].map((d) => tf.tensor(d.values, d.shape));
+          const [tu, tv, tm, ta, tb] = ts;
+          let ys: tf.Tensor[] = [];
+          const info = await tf.profile(() => {
+            ys = [channelSum(tu, perImage), ...channelDot(tu, tv, tm, perImage), channelAffine(tu, ta, tm), channelAffine(tu, ta, tm, tv, tb)];
+          });
+          if (backend === 'wasm') {
+            for (const name of ['SynthaugChannelSum', 'SynthaugChannelDot', 'SynthaugChannelAffine']) {
+              assert.ok(info.kernels.some((k) => k.name === name), `${name} ran`);
+            }
+          }
+          outs[backend] = ys.map((y) => y.dataSync().slice() as Float32Array);
+          tf.dispose([...ys, ...ts]);
+        }
+        outs.wasm.forEach((o, i) => assert.ok(relErr(o, outs.cpu[i]) <= TOL, `output ${i}: relative error ${relErr(o, outs.cpu[i])}`));
+      });
+    }
+  }
+
+  test('BatchNorm and GroupNorm gradients vs autodiff of their plain formulas', async () => {
+    await tf.setBackend('wasm');
+    checkNormGradients(new BatchNorm(16), plainBatchNorm, [8, 9, 9, 16], 21);
+    checkNormGradients(new GroupNorm(4, 16), plainGroupNorm(4), [3, 17, 17, 16], 23);
+  });
+
+  test('Relu', async () => {
+    const rng = new Rng(8);
+    await againstCpu('Relu', { x: randn(rng, [3, 17, 19, 5]) }, {});
   });
 });
 

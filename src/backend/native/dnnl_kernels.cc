@@ -332,6 +332,132 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---- Memory-bound per-channel passes of the norm layers and ReLU, split over the OpenMP threads ----
+// (tfjs's WASM kernels for these run on one thread.) Channels-last: row r, channel c at r·C + c.
+
+uint8_t *at(uint8_t *heap, double offset) { return offset < 0 ? nullptr : heap + (size_t)offset; }
+
+// Per thread: Σ u and Σ u·(v − m) over rows [r0, r1) into su, suv (float64, C each).
+__attribute__((target_clones("avx2", "default"))) void sumRows(const float *u, const float *v, const float *m, int64_t r0, int64_t r1,
+                                                              int64_t C, double *su, double *suv) {
+  for (int64_t r = r0; r < r1; r++) {
+    const float *ur = u + r * C;
+    for (int64_t c = 0; c < C; c++) su[c] += ur[c];
+    if (v) {
+      const float *vr = v + r * C;
+      for (int64_t c = 0; c < C; c++) suv[c] += (double)ur[c] * (double)(vr[c] - m[c]);
+    }
+  }
+}
+
+// channelStats(heap, u, v | -1, m | -1, images, rows, C, mPerImage, out: Float64Array [2·images·C])
+// For each image i (rows per image consecutive): out[i·C + c] = Σ u, out[(images + i)·C + c] = Σ u·(v − m).
+napi_value ChannelStats(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = argsOf(env, info, 9);
+    uint8_t *heap = heapOf(env, a[0]);
+    const float *u = reinterpret_cast<const float *>(at(heap, number(env, a[1])));
+    const float *v = reinterpret_cast<const float *>(at(heap, number(env, a[2])));
+    const float *m0 = reinterpret_cast<const float *>(at(heap, number(env, a[3])));
+    const int64_t images = (int64_t)number(env, a[4]), rows = (int64_t)number(env, a[5]), C = (int64_t)number(env, a[6]);
+    const bool mPerImage = number(env, a[7]) != 0;
+    napi_typedarray_type type;
+    size_t length;
+    void *data;
+    napi_value buffer;
+    size_t offset;
+    check(env, napi_get_typedarray_info(env, a[8], &type, &length, &data, &buffer, &offset), "out");
+    if (type != napi_float64_array || (int64_t)length != 2 * images * C) throw Failure{"synthaug dnnl: channelStats out must be a Float64Array of 2·images·C"};
+    double *out = static_cast<double *>(data);
+    std::fill_n(out, length, 0.0);
+    const int threads = omp_get_max_threads();
+    std::vector<double> partial((size_t)threads * 2 * C);
+    for (int64_t i = 0; i < images; i++) {
+      const float *ui = u + i * rows * C;
+      const float *vi = v ? v + i * rows * C : nullptr;
+      const float *m = m0 ? m0 + (mPerImage ? i * C : 0) : nullptr;
+      std::fill(partial.begin(), partial.end(), 0.0);
+#pragma omp parallel num_threads(threads)
+      {
+        const int t = omp_get_thread_num(), n = omp_get_num_threads();
+        const int64_t r0 = rows * t / n, r1 = rows * (t + 1) / n;
+        sumRows(ui, vi, m, r0, r1, C, &partial[(size_t)t * 2 * C], &partial[(size_t)t * 2 * C + C]);
+      }
+      for (int t = 0; t < threads; t++)
+        for (int64_t c = 0; c < C; c++) {
+          out[i * C + c] += partial[(size_t)t * 2 * C + c];
+          out[(images + i) * C + c] += partial[(size_t)t * 2 * C + C + c];
+        }
+    }
+    return undefinedValue(env);
+  });
+}
+
+__attribute__((target_clones("avx2", "default"))) void affineRows(const float *u, const float *v, float *out, int64_t r0, int64_t r1,
+                                                                 int64_t C, const float *a, const float *b, const float *d) {
+  for (int64_t r = r0; r < r1; r++) {
+    const float *ur = u + r * C;
+    float *o = out + r * C;
+    if (v) {
+      const float *vr = v + r * C;
+      for (int64_t c = 0; c < C; c++) o[c] = ur[c] * a[c] + d[c] + vr[c] * b[c];
+    } else {
+      for (int64_t c = 0; c < C; c++) o[c] = ur[c] * a[c] + d[c];
+    }
+  }
+}
+
+// channelAffine(heap, u, v | -1, out, images, rows, C, a, b | -1, d, perImage): out = u·a + d [+ v·b], the
+// coefficients C values each, or images·C (one row per image) with perImage.
+napi_value ChannelAffine(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = argsOf(env, info, 11);
+    uint8_t *heap = heapOf(env, a[0]);
+    const float *u = reinterpret_cast<const float *>(at(heap, number(env, a[1])));
+    const float *v = reinterpret_cast<const float *>(at(heap, number(env, a[2])));
+    float *out = reinterpret_cast<float *>(at(heap, number(env, a[3])));
+    const int64_t images = (int64_t)number(env, a[4]), rows = (int64_t)number(env, a[5]), C = (int64_t)number(env, a[6]);
+    const float *ca = reinterpret_cast<const float *>(at(heap, number(env, a[7])));
+    const float *cb = reinterpret_cast<const float *>(at(heap, number(env, a[8])));
+    const float *cd = reinterpret_cast<const float *>(at(heap, number(env, a[9])));
+    const bool perImage = number(env, a[10]) != 0;
+    const int64_t total = images * rows;
+#pragma omp parallel
+    {
+      const int t = omp_get_thread_num(), n = omp_get_num_threads();
+      const int64_t r0 = total * t / n, r1 = total * (t + 1) / n;
+      // Split this thread's rows at image boundaries, where the coefficients change.
+      for (int64_t r = r0; r < r1;) {
+        const int64_t img = r / rows, end = std::min(r1, (img + 1) * rows), k = perImage ? img * C : 0;
+        affineRows(u, v, out, r, end, C, ca + k, cb ? cb + k : nullptr, cd + k);
+        r = end;
+      }
+    }
+    return undefinedValue(env);
+  });
+}
+
+__attribute__((target_clones("avx2", "default"))) void reluRange(const float *x, float *y, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; i++) y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+// relu(heap, x, y, n)
+napi_value Relu(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = argsOf(env, info, 4);
+    uint8_t *heap = heapOf(env, a[0]);
+    const float *x = reinterpret_cast<const float *>(at(heap, number(env, a[1])));
+    float *y = reinterpret_cast<float *>(at(heap, number(env, a[2])));
+    const int64_t n = (int64_t)number(env, a[3]);
+#pragma omp parallel
+    {
+      const int t = omp_get_thread_num(), k = omp_get_num_threads();
+      reluRange(x, y, n * t / k, n * (t + 1) / k);
+    }
+    return undefinedValue(env);
+  });
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     auto a = argsOf(env, info, 1);
@@ -388,6 +514,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"convBackwardData", nullptr, ConvBackwardData, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"convBackwardWeights", nullptr, ConvBackwardWeights, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"channelStats", nullptr, ChannelStats, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"channelAffine", nullptr, ChannelAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"relu", nullptr, Relu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"clearCache", nullptr, ClearCache, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},

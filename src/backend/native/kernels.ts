@@ -1,5 +1,6 @@
 // oneDNN kernels registered over the WASM backend: the convolutions (forward, fused forward and both
-// gradients) and the matrix products run in native code (dnnl_kernels.cc, built by build.mjs when oneDNN
+// gradients) and the matrix products run in native code, and so do the memory-bound passes a training step
+// spends most of its remaining time in (the norm layers' per-channel kernels, ReLU), on all cores (dnnl_kernels.cc, built by build.mjs when oneDNN
 // is installed) on tfjs's WASM memory in place — the addon receives the memory and byte offsets of the
 // tensors, reads the inputs and writes the output tensor tfjs allocated. Every other kernel stays WASM.
 // A case a native kernel does not cover (NCHW, int32, PReLU, a bias that is not one value per output
@@ -23,6 +24,7 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelSet } from '../kernel-set.js';
 import { heapOffset, memoryOf } from '../wasm/simd.js';
+import { channelKernelsOn, type ChannelPasses } from '../wasm/channels.js';
 
 type Args = { inputs: Record<string, TensorInfo | undefined>; attrs: Record<string, unknown>; backend: BackendWasm };
 type Shape4 = [number, number, number, number];
@@ -42,6 +44,10 @@ interface Addon {
   convBackwardWeights(heap: Uint8Array, g: Int32Array, layout: number, x: number, dy: number, dw: number): void;
   gemm(heap: Uint8Array, batch: number, M: number, N: number, K: number, ta: number, tb: number, a: number, sa: number, b: number, sb: number,
     c: number, bias: number, act: number, leaky: number): void;
+  channelStats(heap: Uint8Array, u: number, v: number, m: number, images: number, rows: number, C: number, mPerImage: number, out: Float64Array): void;
+  channelAffine(heap: Uint8Array, u: number, v: number, out: number, images: number, rows: number, C: number, a: number, b: number, d: number,
+    perImage: number): void;
+  relu(heap: Uint8Array, x: number, y: number, n: number): void;
   setThreads(n: number): void;
   clearCache(): void;
   info(): NativeInfo;
@@ -214,19 +220,47 @@ function matMul({ inputs, attrs, backend }: Args): TensorInfo | null {
     bias === undefined ? -1 : heapOffset(backend, bias), ACTIVATIONS[activation], Number(attrs.leakyreluAlpha ?? 0.2)));
 }
 
-const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | null }[] = [
+/** The norm layers' channel passes (see wasm/channels.ts), one multi-threaded native call each. */
+const nativePasses: ChannelPasses = {
+  reduce(backend, images, u, v, m) {
+    const C = u.shape[u.shape.length - 1];
+    const rows = util.sizeFromShape(u.shape) / C / images;
+    const sums = new Float64Array(2 * images * C);
+    const mPerImage = m !== null && util.sizeFromShape(m.shape) !== C;
+    loadAddon().channelStats(heap(backend), heapOffset(backend, u), v ? heapOffset(backend, v) : -1, m ? heapOffset(backend, m) : -1,
+      images, rows, C, mPerImage ? 1 : 0, sums);
+    return [sums.subarray(0, images * C), sums.subarray(images * C)];
+  },
+  affine(backend, out, images, perImage, u, a, d, v, b) {
+    const C = u.shape[u.shape.length - 1];
+    const rows = util.sizeFromShape(u.shape) / C / images;
+    const two = v !== undefined && b !== undefined;
+    loadAddon().channelAffine(heap(backend), heapOffset(backend, u), two ? heapOffset(backend, v) : -1, heapOffset(backend, out), images, rows,
+      C, heapOffset(backend, a), two ? heapOffset(backend, b) : -1, heapOffset(backend, d), perImage ? 1 : 0);
+  },
+};
+
+function relu({ inputs: { x }, backend }: Args): TensorInfo | null {
+  if (!allFloat(x)) return null;
+  const out = backend.makeOutput(x!.shape, 'float32');
+  return filled(backend, out, () => loadAddon().relu(heap(backend), heapOffset(backend, x!), heapOffset(backend, out), util.sizeFromShape(x!.shape)));
+}
+
+const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | TensorInfo[] | null }[] = [
   { kernelName: 'Conv2D', kernelFunc: (args) => conv2d(args, false) },
   { kernelName: 'FusedConv2D', kernelFunc: (args) => conv2d(args, true) },
   { kernelName: 'Conv2DBackpropInput', kernelFunc: conv2dBackpropInput },
   { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2dBackpropFilter },
   { kernelName: 'BatchMatMul', kernelFunc: matMul },
   { kernelName: '_FusedMatMul', kernelFunc: matMul },
+  { kernelName: 'Relu', kernelFunc: relu },
+  ...channelKernelsOn(nativePasses).map(({ kernelName, kernelFunc }) => ({ kernelName, kernelFunc: kernelFunc as (args: Args) => TensorInfo | TensorInfo[] })),
 ];
 
 /** What register() replaced, by name: the fallback of each native kernel, and what unregister() restores. */
 const replaced = new Map<string, KernelConfig>();
 
-function withFallback(name: string, kernelFunc: (args: Args) => TensorInfo | null): KernelFunc {
+function withFallback(name: string, kernelFunc: (args: Args) => TensorInfo | TensorInfo[] | null): KernelFunc {
   return ((args: Args) => {
     const out = kernelFunc(args);
     if (out !== null) return out;
