@@ -221,7 +221,21 @@ describe('native channel kernels (norm layers) and ReLU vs the tfjs-ops definiti
   test('Relu', async () => {
     const rng = new Rng(8);
     await againstCpu('Relu', { x: randn(rng, [3, 17, 19, 5]) }, {});
+    await againstCpu('Relu', { x: randn(rng, [64, 32, 32]) }, {}); // above the size that splits over threads
   });
+
+  // Same shapes, a per-channel vector, a scalar, a trailing [H, W, C] block, each operand order; the last
+  // pairs are broadcasts the native kernel leaves to WASM.
+  const pairs: [number[], number[]][] = [
+    [[2, 5, 7, 3], [2, 5, 7, 3]], [[2, 5, 7, 3], [3]], [[3], [2, 5, 7, 3]], [[2, 5, 7, 3], []], [[], [2, 5, 7, 3]],
+    [[2, 5, 7, 3], [5, 7, 3]], [[2, 5, 7, 3], [1, 1, 1, 3]], [[64, 32, 32], [32]], [[2, 5, 7, 3], [2, 1, 1, 3]], [[4, 1], [1, 6]],
+  ];
+  for (const kernel of ['Add', 'Multiply', 'Sub']) {
+    test(`${kernel} with broadcasts`, async () => {
+      const rng = new Rng(kernel.length);
+      for (const [as, bs] of pairs) await againstCpu(kernel, { a: randn(rng, as), b: randn(rng, bs) }, {});
+    });
+  }
 });
 
 /** Gradients of `loss` w.r.t. the model's parameters, by parameter name, as arrays. */

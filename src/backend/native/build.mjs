@@ -4,7 +4,7 @@
 // and synthaug runs on WASM alone. node-gyp is the copy bundled with npm, pointed with --nodedir at the
 // headers installed beside the node binary (Debian: /usr/include/node), so nothing is downloaded.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +27,8 @@ function nodeGyp() {
 }
 
 function skip(why) {
+  // An addon left from an earlier build would not match the TypeScript built now.
+  rmSync(out, { force: true });
   console.error(`synthaug: native oneDNN kernels not built (${why}); to get them: ${HOW}`);
   process.exit(0);
 }

@@ -335,6 +335,9 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
 // ---- Memory-bound per-channel passes of the norm layers and ReLU, split over the OpenMP threads ----
 // (tfjs's WASM kernels for these run on one thread.) Channels-last: row r, channel c at r·C + c.
 
+// Below this many elements an element-wise pass stays on the calling thread (waking OpenMP's costs more).
+constexpr int64_t PARALLEL_MIN = 1 << 15;
+
 uint8_t *at(uint8_t *heap, double offset) { return offset < 0 ? nullptr : heap + (size_t)offset; }
 
 // Per thread: Σ u and Σ u·(v − m) over rows [r0, r1) into su, suv (float64, C each).
@@ -449,10 +452,54 @@ napi_value Relu(napi_env env, napi_callback_info info) {
     const float *x = reinterpret_cast<const float *>(at(heap, number(env, a[1])));
     float *y = reinterpret_cast<float *>(at(heap, number(env, a[2])));
     const int64_t n = (int64_t)number(env, a[3]);
-#pragma omp parallel
+#pragma omp parallel if (n >= PARALLEL_MIN)
     {
       const int t = omp_get_thread_num(), k = omp_get_num_threads();
       reluRange(x, y, n * t / k, n * (t + 1) / k);
+    }
+    return undefinedValue(env);
+  });
+}
+
+enum Binary { ADD = 0, MUL = 1, SUB = 2 };
+
+// out[i] = a[i] op b[i mod period] over [i0, i1): period n (same shapes), C (b one value per channel), 1 (scalar).
+__attribute__((target_clones("avx2", "default"))) void binaryRange(int op, const float *a, const float *b, float *out, int64_t i0,
+                                                                  int64_t i1, int64_t period) {
+  int64_t i = i0;
+  while (i < i1) {
+    const int64_t j0 = i % period, len = std::min(i1 - i, period - j0);
+    const float *ar = a + i, *br = b + j0;
+    float *o = out + i;
+    if (period == 1) {
+      const float s = b[0];
+      if (op == ADD) for (int64_t k = 0; k < len; k++) o[k] = ar[k] + s;
+      else if (op == MUL) for (int64_t k = 0; k < len; k++) o[k] = ar[k] * s;
+      else for (int64_t k = 0; k < len; k++) o[k] = ar[k] - s;
+    } else {
+      if (op == ADD) for (int64_t k = 0; k < len; k++) o[k] = ar[k] + br[k];
+      else if (op == MUL) for (int64_t k = 0; k < len; k++) o[k] = ar[k] * br[k];
+      else for (int64_t k = 0; k < len; k++) o[k] = ar[k] - br[k];
+    }
+    i += len;
+  }
+}
+
+// binary(heap, op, a, b, out, n, period)
+napi_value BinaryOp(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = argsOf(env, info, 7);
+    uint8_t *heap = heapOf(env, a[0]);
+    const int op = (int)number(env, a[1]);
+    const float *x = reinterpret_cast<const float *>(at(heap, number(env, a[2])));
+    const float *y = reinterpret_cast<const float *>(at(heap, number(env, a[3])));
+    float *out = reinterpret_cast<float *>(at(heap, number(env, a[4])));
+    const int64_t n = (int64_t)number(env, a[5]), period = (int64_t)number(env, a[6]);
+    if (period < 1) throw Failure{"synthaug dnnl: binary period must be positive"};
+#pragma omp parallel if (n >= PARALLEL_MIN)
+    {
+      const int t = omp_get_thread_num(), k = omp_get_num_threads();
+      binaryRange(op, x, y, out, n * t / k, n * (t + 1) / k, period);
     }
     return undefinedValue(env);
   });
@@ -516,6 +563,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"channelStats", nullptr, ChannelStats, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"channelAffine", nullptr, ChannelAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binary", nullptr, BinaryOp, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"relu", nullptr, Relu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"clearCache", nullptr, ClearCache, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -48,6 +48,7 @@ interface Addon {
   channelAffine(heap: Uint8Array, u: number, v: number, out: number, images: number, rows: number, C: number, a: number, b: number, d: number,
     perImage: number): void;
   relu(heap: Uint8Array, x: number, y: number, n: number): void;
+  binary(heap: Uint8Array, op: number, a: number, b: number, out: number, n: number, period: number): void;
   setThreads(n: number): void;
   clearCache(): void;
   info(): NativeInfo;
@@ -246,6 +247,30 @@ function relu({ inputs: { x }, backend }: Args): TensorInfo | null {
   return filled(backend, out, () => loadAddon().relu(heap(backend), heapOffset(backend, x!), heapOffset(backend, out), util.sizeFromShape(x!.shape)));
 }
 
+const BINARY = { Add: 0, Multiply: 1, Sub: 2 } as const;
+
+/**
+ * Add, Multiply and Sub of float32 tensors where one operand is the whole output shape and the other the
+ * same shape, a scalar, or a block of trailing axes (a per-channel vector [C], a [H, W, C] map): one pass
+ * over all cores. Other broadcasts (and Sub with the small operand first) stay WASM.
+ */
+function binary(kernelName: keyof typeof BINARY) {
+  return ({ inputs: { a, b }, backend }: Args): TensorInfo | null => {
+    if (!allFloat(a, b)) return null;
+    const [na, nb] = [util.sizeFromShape(a!.shape), util.sizeFromShape(b!.shape)];
+    if (na < nb && kernelName === 'Sub') return null;
+    const [big, small] = na >= nb ? [a!, b!] : [b!, a!];
+    const outShape = backend_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
+    if (!util.arraysEqual(outShape, big.shape)) return null;
+    const trailing = small.shape.slice(small.shape.findIndex((d) => d !== 1));
+    const period = util.sizeFromShape(small.shape);
+    if (period !== 1 && !util.arraysEqual(trailing, big.shape.slice(big.shape.length - trailing.length))) return null;
+    const out = backend.makeOutput(outShape, 'float32');
+    return filled(backend, out, () => loadAddon().binary(heap(backend), BINARY[kernelName], heapOffset(backend, big), heapOffset(backend, small),
+      heapOffset(backend, out), util.sizeFromShape(outShape), period));
+  };
+}
+
 const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | TensorInfo[] | null }[] = [
   { kernelName: 'Conv2D', kernelFunc: (args) => conv2d(args, false) },
   { kernelName: 'FusedConv2D', kernelFunc: (args) => conv2d(args, true) },
@@ -254,6 +279,9 @@ const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | Tenso
   { kernelName: 'BatchMatMul', kernelFunc: matMul },
   { kernelName: '_FusedMatMul', kernelFunc: matMul },
   { kernelName: 'Relu', kernelFunc: relu },
+  { kernelName: 'Add', kernelFunc: binary('Add') },
+  { kernelName: 'Multiply', kernelFunc: binary('Multiply') },
+  { kernelName: 'Sub', kernelFunc: binary('Sub') },
   ...channelKernelsOn(nativePasses).map(({ kernelName, kernelFunc }) => ({ kernelName, kernelFunc: kernelFunc as (args: Args) => TensorInfo | TensorInfo[] })),
 ];
 
