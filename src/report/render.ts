@@ -68,7 +68,7 @@ export function renderMarkdown(tables: Tables, tree: ResultTree, o: RenderOption
 
   if (tables.reference) {
     out.push(
-      `Feature network for FID and IS: a classifier trained on all real training images, ` +
+      `Feature network for FID and IS: a classifier trained on the real training set, ` +
         `top-1 ${pct(tables.reference.top1)}%, top-5 ${pct(tables.reference.top5)}% on the real test set.`,
       '',
     );
