@@ -1,4 +1,4 @@
-// Side-by-side compute benchmark (issue 3 item 5): the same network and batch in synthaug (on the
+// Side-by-side compute benchmark: the same network and batch in synthaug (on the
 // backend initBackend('auto') picks — WASM here) and in PyTorch (bench/reference/torch_bench.py on
 // Debian's /usr/bin/python3, threads = cores), printing images/s of each and the ratio.
 //   resnet20-train   ResNet-20 (option-A shortcuts), 32x32x3, batch 128: forward, cross-entropy,
@@ -7,7 +7,7 @@
 //                    L_simple step (t, ε, 10% null labels), backward, AdamW (synthaug: 4 micro-batches
 //                    of 16 with summed gradients, see below; PyTorch: one pass of 64)
 //   inception-infer  FID Inception-v3, 299x299x3, batch 16: eval forward to pool features and logits
-//   conv-peak        one 3x3 convolution 64->64 on 16x16x64, batch 128, forward only: not an issue target but
+//   conv-peak        one 3x3 convolution 64->64 on 16x16x64, batch 128, forward only: no target but
 //                    the ceiling of the others, the convolution throughput of each side (GFLOP/s printed)
 // Each side: warm-up steps, then timed steps; the median step time gives images/s. PyTorch's steps are
 // short and its step time varies run to run, so it gets at least 3 warm-up and 10 timed steps, and runs
@@ -25,6 +25,7 @@ import { FIDInceptionV3 } from '../src/models/inception.js';
 import { UNet, defaultUNetConfig } from '../src/models/unet.js';
 import { createOptimizer, type Optimizer } from '../src/training/optim.js';
 import { softCrossEntropy } from '../src/training/loss.js';
+import { optimizationStep } from '../src/training/step.js';
 import { makeSchedule } from '../src/diffusion/schedule.js';
 import { drawTrainingNoise, noisePredictionLoss } from '../src/diffusion/loss.js';
 import { Rng } from '../src/util/rng.js';
@@ -39,7 +40,7 @@ interface Case {
   name: string;
   what: string;
   batch: number;
-  /** Target ratio synthaug / PyTorch images/s (issue 3: ≥ 0.5 for training and inference); none for a ceiling. */
+  /** Target ratio synthaug / PyTorch images/s (≥ 0.5 for training and inference); none for a ceiling. */
   target?: number;
   /** Floating-point operations per image, where the case is one known computation (printed as GFLOP/s). */
   flopsPerImage?: number;
@@ -47,28 +48,14 @@ interface Case {
   setup(batch: number): { step: () => void; dispose: () => void };
 }
 
-/**
- * One optimisation step over a module's parameters: gradients of the mean of `losses` (one scalar per
- * micro-batch, each the mean over its images, all micro-batches the same size), summed across
- * micro-batches, then `opt.step`. With one micro-batch this is the plain step.
- */
+/** One optimisation step through the training loop's step (src/training/step.ts): equal micro-batches, summed gradients. */
 function trainStep(model: Module, opt: Optimizer, lr: number, losses: Array<() => tf.Scalar>): void {
-  const vars = model.namedParameters();
-  const names = new Map(vars.map(([n, v]) => [v.name, n]));
-  const sum: Record<string, tf.Tensor> = {};
-  for (const loss of losses) {
-    const { value, grads } = tf.variableGrads(() => tf.div(loss(), losses.length) as tf.Scalar, vars.map(([, v]) => v));
-    value.dataSync();
-    value.dispose();
-    for (const [id, g] of Object.entries(grads)) {
-      const name = names.get(id) as string;
-      const prev = sum[name];
-      sum[name] = prev ? tf.add(prev, g) : g;
-      if (prev) tf.dispose([prev, g]);
-    }
-  }
-  opt.step(sum, lr);
-  tf.dispose(Object.values(sum));
+  optimizationStep(
+    model.namedParameters(),
+    opt,
+    lr,
+    losses.map((loss) => ({ weight: 1 / losses.length, run: () => ({ loss: loss() }) })),
+  );
 }
 
 const cases: Case[] = [
@@ -180,7 +167,7 @@ function gflops(imagesPerSec: number, flopsPerImage: number): string {
   return ((imagesPerSec * flopsPerImage) / 1e9).toFixed(0);
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
@@ -197,15 +184,19 @@ function timeSteps(step: () => void, warmup: number, steps: number): number[] {
   return times;
 }
 
-interface TorchResult {
+export interface TorchResult {
   imagesPerSec?: number;
   medianMs?: number;
   threads?: number;
   torch?: string;
+  /** The vector instruction set PyTorch's kernels dispatch to (e.g. AVX2). */
+  isa?: string;
+  numParameters?: number;
   skipped?: string;
 }
 
-function runTorch(c: Case, warmup: number, steps: number): TorchResult {
+/** One case of bench/reference/torch_bench.py at a batch size; `skipped` says why when PyTorch cannot run. */
+export function runTorch(c: { name: string; batch: number }, warmup: number, steps: number): TorchResult {
   if (!existsSync(PYTHON)) return { skipped: `${PYTHON} not found` };
   const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
   if (probe.status !== 0) return { skipped: `torch/torchvision do not import in ${PYTHON}: ${(probe.stderr || '').trim().split('\n').pop()}` };
@@ -323,9 +314,11 @@ function parseArgs(argv: string[]): ComputeOptions {
   return o;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+/** Runs a bench module's `run` when that module is the script node was started with. */
+export function runIfMain<O>(moduleUrl: string, run: (o: O) => Promise<void>, parse: (argv: string[]) => O): void {
+  if (!process.argv[1] || fileURLToPath(moduleUrl) !== process.argv[1]) return;
   // Exit explicitly: the WASM backend's pthread workers can keep the event loop alive after the run.
-  run(parseArgs(process.argv.slice(2))).then(
+  run(parse(process.argv.slice(2))).then(
     () => process.exit(0),
     (err) => {
       console.error(err instanceof Error ? err.message : err);
@@ -333,3 +326,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     },
   );
 }
+
+runIfMain(import.meta.url, run, parseArgs);

@@ -1,4 +1,4 @@
-// Benchmark (issue 2 item 10): tar pass-through — read, group into samples, write, no decoding — over
+// Benchmark: tar pass-through — read, group into samples, write, no decoding — over
 // ≥ 1 GB of shards, timing the real binary (`bin/synthaug cat`) against `cat` in the same run, in
 // shell pipelines. Reports MB/s of each, the ratio, and synthaug's peak RSS (from /usr/bin/time).
 // Target: ≥ 1/3 of cat's speed, peak RSS < 200 MB whatever the stream's size.

@@ -8,7 +8,7 @@ import { commands } from './commands/index.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-/** Exit codes (DESIGN.md): 0 success, 1 runtime failure, 2 usage error; EPIPE downstream is a quiet 0. */
+/** Exit codes (docs/design.md, Conventions): 0 success, 1 runtime failure, 2 usage error; EPIPE downstream is a quiet 0. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError) return 2;
   if (isEpipe(err)) return 0;

@@ -61,3 +61,12 @@ export function imageSize(name: string, value: unknown): { width: number; height
   if (!(width > 0 && height > 0 && width <= 16384 && height <= 16384)) throw invalidParameterError(name, 'N or WxH in pixels (e.g. 28 or 64x48)', value);
   return { width, height };
 }
+
+/** A duration such as 2h, 90m, 1h30m, 45s or 3600 (seconds) → seconds. */
+export function duration(name: string, value: unknown): number {
+  const text = String(value).trim().toLowerCase();
+  const m = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$/.exec(text);
+  const secs = m && text !== '' ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : NaN;
+  if (!(secs > 0)) throw invalidParameterError(name, 'a duration such as 2h, 90m, 1h30m or 600 (seconds)', value);
+  return secs;
+}

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { decodeImage, decodeImageAs, encodePng, fromFloat, luma601, toFloatBatch, type DecodeSpec } from '../src/images/codec.js';
+import { decodeImage, decodeImageAs, encodePng, luma601, type DecodeSpec } from '../src/images/codec.js';
 import { InputError } from '../src/errors.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -175,21 +175,6 @@ test('bytes that do not decode give an InputError naming shard and key', async (
       return true;
     });
   }
-});
-
-test('float batch layout [B, H, W, C] in [0,1] and [-1,1], and back', () => {
-  const a = Uint8Array.from([0, 51, 255, 128, 1, 254]); // 1x2x3
-  const b = Uint8Array.from([255, 0, 0, 0, 0, 255]);
-  const shape = { width: 2, height: 1, channels: 3 as const };
-  const unit = toFloatBatch([a, b], shape, '0,1');
-  assert.deepEqual(unit.shape, [2, 1, 2, 3]);
-  assert.equal(unit.data.length, 12);
-  assert.ok(Math.abs(unit.data[1] - 0.2) < 1e-7 && unit.data[2] === 1 && unit.data[6] === 1);
-  const sym = toFloatBatch([a, b], shape, '-1,1');
-  assert.ok(sym.data[0] === -1 && sym.data[2] === 1 && Math.abs(sym.data[3] - (2 * 128) / 255 + 1) < 1e-6);
-  assert.deepEqual(Array.from(fromFloat(sym.data.subarray(0, 6), '-1,1')), Array.from(a));
-  assert.deepEqual(Array.from(fromFloat(unit.data.subarray(6), '0,1')), Array.from(b));
-  assert.throws(() => toFloatBatch([a, Uint8Array.from([1])], shape));
 });
 
 test('decodeImageAs keeps the stored size and gray/colour unless told otherwise', async () => {

@@ -1,16 +1,17 @@
 #!/usr/bin/python3
 """PyTorch half of synthaug's compute benchmark (bench/compute.ts): the same networks, batches and steps.
 
-  /usr/bin/python3 bench/reference/torch_bench.py --case resnet20-train|unet-train|inception-infer|conv-peak \
+  /usr/bin/python3 bench/reference/torch_bench.py --case resnet20-train|unet-train|unet-sample|inception-infer|conv-peak \
       --batch B --warmup W --steps N [--params]
 
 Prints one JSON line: {"case", "batch", "stepsMs": [...], "medianMs", "imagesPerSec", "threads", "torch",
-"numParameters"}. Threads = os.cpu_count(). Networks are twins written here (ResNet-20 with option-A shortcuts as
+"numParameters", "isa"} (isa: the vector instruction set PyTorch's kernels dispatch to). Threads = os.cpu_count(). Networks are twins written here (ResNet-20 with option-A shortcuts as
 src/models/resnet_cifar.ts; the U-Net from unet_twin.py; Inception-v3 with the FID block patches as in
 fixtures/make_inception_fixtures.py), with their default initialisation: speed does not depend on the values.
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -109,6 +110,40 @@ def unet_train(batch):
     return net, step
 
 
+# The fmnist preset of the diffusion U-Net (28x28x1, 32 base channels, multipliers 1,2,2, attention at 7x7), as
+# bench/sampling.ts builds it.
+FMNIST_PRESET = dict(base_channels=32, channel_mult=(1, 2, 2), num_res_blocks=2, attention_heads=4, dropout=0.1, groups=8)
+
+
+def unet_sample(batch):
+    """One step of guided sampling for `batch` images: the EDM-preconditioned U-Net (Karras et al. 2022, Table 1)
+    on the conditional and unconditional halves as one batch of 2*batch, the guidance combination and an Euler
+    (DDIM) step, as src/diffusion/samplers.ts and guidance.ts do."""
+    from unet_twin import UNet
+    net = UNet(28, 1, 10, **FMNIST_PRESET).eval()
+    sigma_data, w = 0.5, 1.5
+    x = torch.randn(batch, 1, 28, 28) * 80
+    y = torch.cat([torch.randint(0, 10, (batch,)), torch.full((batch,), 10)])
+    state = {"x": x, "sigma": 80.0}
+
+    def step():
+        with torch.no_grad():
+            s, xs = state["sigma"], state["x"]
+            c_skip = sigma_data ** 2 / (s ** 2 + sigma_data ** 2)
+            c_out = s * sigma_data / (s ** 2 + sigma_data ** 2) ** 0.5
+            c_in = 1 / (s ** 2 + sigma_data ** 2) ** 0.5
+            xx = torch.cat([xs, xs])
+            d = c_skip * xx + c_out * net(c_in * xx, torch.full((2 * batch,), math.log(s) / 4), y)
+            cond, uncond = d.chunk(2)
+            den = uncond + w * (cond - uncond)
+            s_next = s * 0.9
+            state["x"] = den + (s_next / s) * (xs - den)
+            state["sigma"] = s_next
+            return float(state["x"][0, 0, 0, 0])
+
+    return net, step
+
+
 def inception_infer(batch):
     from make_inception_fixtures import fid_inception
     net = fid_inception()
@@ -132,7 +167,7 @@ def conv_peak(batch):
     return conv, step
 
 
-CASES = {"conv-peak": conv_peak, "resnet20-train": resnet20_train, "unet-train": unet_train, "inception-infer": inception_infer}
+CASES = {"unet-sample": unet_sample, "conv-peak": conv_peak, "resnet20-train": resnet20_train, "unet-train": unet_train, "inception-infer": inception_infer}
 
 
 def main():
@@ -158,6 +193,7 @@ def main():
         "case": args.case, "batch": args.batch, "stepsMs": times, "medianMs": median,
         "imagesPerSec": args.batch / (median / 1000), "threads": threads, "torch": torch.__version__,
         "numParameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
+        "isa": next((l.split(":", 1)[1].strip() for l in torch.__config__.show().splitlines() if "CPU capability usage" in l), "unknown"),
     }))
 
 

@@ -1,4 +1,4 @@
-// The --backend option every compute command adds (DESIGN.md, Compute).
+// The --backend option every compute command adds (docs/design.md, Compute).
 import type { Argv } from 'yargs';
 import { BACKEND_CHOICES, defaultBackend, type BackendChoice } from './index.js';
 

@@ -1,4 +1,4 @@
-// The backend ladder (DESIGN.md, Compute): `auto` takes @tensorflow/tfjs-node-gpu, then
+// The backend ladder (docs/design.md, Compute): `auto` takes @tensorflow/tfjs-node-gpu, then
 // @tensorflow/tfjs-node, then WASM, then the pure-JS cpu backend. The native packages are optional
 // dependencies whose libtensorflow download may have failed; they are imported only dynamically, so a
 // missing or broken binding costs nothing but a line under --verbose.

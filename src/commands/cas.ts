@@ -1,12 +1,11 @@
 // synthaug cas: Classification Accuracy Score (Ravuri & Vinyals 2019) — train on generated shards
 // only, test on real ones; with --real-train, the same recipe on real data side by side.
+// TensorFlow.js and the models load when this command is chosen (builder) or run (handler).
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
-import { initBackend, type BackendChoice } from '../backend/index.js';
-import { backendOption } from '../backend/cli.js';
+import type { BackendChoice } from '../backend/index.js';
 import { debug } from '../log.js';
-import { dataOptionsFrom, checkPositionals, recipeArgs, recipeFrom, replayLimitFrom, sampleSource, type RecipeArgs } from '../training/args.js';
-import { classificationAccuracyScore, formatCasLine } from '../training/cas.js';
+import type { RecipeArgs } from '../training/args.js';
 import { writeStdout } from './common.js';
 
 interface CasArgs extends RecipeArgs {
@@ -21,15 +20,20 @@ interface CasArgs extends RecipeArgs {
 export const casCommand: CommandModule<object, CasArgs> = {
   command: 'cas <generated..>',
   describe: 'Classification Accuracy Score: train on generated shards only, test on real shards (with --real-train: the real baseline too)',
-  builder: (y: Argv) =>
-    backendOption(recipeArgs(y))
+  builder: async (y: Argv) => {
+    const [{ backendOption }, { recipeArgs }] = await Promise.all([import('../backend/cli.js'), import('../training/args.js')]);
+    return backendOption(recipeArgs(y))
       .positional('generated', { type: 'string', array: true, describe: 'Generated labelled shards (files, patterns, pipe:COMMAND, or - for stdin)' })
       .option('test', { type: 'string', demandOption: true, describe: 'Real labelled test shards' })
       .option('real-train', { type: 'string', describe: 'Real training shards: train the same recipe on them and report both, and CAS / real' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'Directory for the classifiers (generated/, real/) and cas.json' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue interrupted runs from their checkpoints' })
-      .example('$0 cas gen-{000..009}.tar --test test.tar --real-train train.tar -o cas --epochs 30 --flip', '') as unknown as Argv<CasArgs>,
+      .example('$0 cas gen-{000..009}.tar --test test.tar --real-train train.tar -o cas --epochs 30 --flip', '') as unknown as Argv<CasArgs>;
+  },
   handler: async (args) => {
+    const { checkPositionals, dataOptionsFrom, recipeFrom, replayLimitFrom, sampleSource } = await import('../training/args.js');
+    const { initBackend } = await import('../backend/index.js');
+    const { classificationAccuracyScore, formatCasLine } = await import('../training/cas.js');
     checkPositionals(args.generated ?? []);
     const recipe = recipeFrom(args);
     const data = dataOptionsFrom(args);

@@ -34,20 +34,25 @@ const SOURCES_HELP =
  * sourceOptionsFrom refuses any that look like an option (exit 2), as strict mode would.
  */
 export function sourceArgs<T>(y: Argv<T>) {
-  return y
+  return partitionArgs(y)
     .parserConfiguration({ 'unknown-options-as-args': true })
     .positional('sources', { type: 'string', array: true, demandOption: true, describe: SOURCES_HELP })
     .option('skip-bad', {
       type: 'boolean',
       default: false,
       describe: 'Skip bad samples and shards (cut or garbled tar, duplicate keys or fields, ...) and report their count instead of failing',
-    })
+    });
+}
+
+/** --shard-index and --num-shards: this worker's part of the samples a command reads ('keep') or makes ('make'). */
+export function partitionArgs<T>(y: Argv<T>, verb: 'keep' | 'make' = 'keep') {
+  return y
     .option('shard-index', {
       type: 'number',
       default: 0,
-      describe: 'This worker\'s part: keep the samples whose global index i has i % num-shards == shard-index',
+      describe: `This worker's part: ${verb} the samples whose global index i has i % num-shards == shard-index`,
     })
-    .option('num-shards', { type: 'number', default: 1, describe: 'Number of parts the input is split into across workers' });
+    .option('num-shards', { type: 'number', default: 1, describe: 'Number of parts the work is split into across workers' });
 }
 
 /** -o/--output, --max-count, --max-size. */

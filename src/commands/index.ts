@@ -7,6 +7,7 @@ import { packCommand } from './pack.js';
 import { trainClassifierCommand } from './train-classifier.js';
 import { casCommand } from './cas.js';
 import { reportCommand } from './report.js';
+import { sampleCommand } from './sample.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -17,4 +18,5 @@ export const commands: CommandModule<any, any>[] = [
   trainClassifierCommand,
   casCommand,
   reportCommand,
+  sampleCommand,
 ];

@@ -47,7 +47,7 @@ export const mixCommand: CommandModule<object, MixArgs> = {
       .option('shuffle-buffer', { type: 'number', default: 0, describe: 'Shuffle the mixed stream through a buffer of this many samples (0 = off)' })
       .option('seed', { type: 'number', default: 0, describe: 'Seed of the source choices and the shuffle' })
       .example('$0 mix real.tar synth-{000000..000009}.tar --weights 1,1 > mixed.tar', '')
-      .example('$0 sample -m model --per-class 500 | $0 mix real.tar - --weights 2,1 --shuffle-buffer 1000 -o mix-%06d.tar --max-count 10000', '')
+      .example('$0 pack photos/ --size 28 --channels 1 | $0 mix real.tar - --weights 2,1 --shuffle-buffer 1000 -o mix-%06d.tar --max-count 10000', '')
       .example('$0 mix small.tar large.tar --stop resample --count 50000 > balanced.tar', '') as unknown as Argv<MixArgs>,
   handler: async (args) => {
     const sink = sinkOptionsFrom(args);

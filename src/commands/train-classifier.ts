@@ -1,22 +1,23 @@
 // synthaug train-classifier: train a classifier on labelled shards (or stdin, so that `mix` can feed
 // it) into a classifier directory, evaluating on --val; or, with --evaluate DIR, only evaluate.
+// TensorFlow.js and the models load when this command is chosen (builder) or run (handler), never
+// at start-up.
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
-import { initBackend, type BackendChoice } from '../backend/index.js';
-import { backendOption } from '../backend/cli.js';
+import type { BackendChoice } from '../backend/index.js';
 import { debug, warn } from '../log.js';
 import { formatMetricsLine } from '../metrics/classification.js';
-import { dataOptionsFrom, checkPositionals, recipeArgs, recipeFrom, replayLimitFrom, sampleSource, type RecipeArgs } from '../training/args.js';
-import { evaluateClassifierDir } from '../training/evaluate.js';
-import { train } from '../training/trainer.js';
-import { formatDuration } from '../training/progress.js';
+import type { RecipeArgs } from '../training/args.js';
 import { writeStdout } from './common.js';
+import { duration } from '../options.js';
 
 interface TrainArgs extends RecipeArgs {
   sources: string[];
   val?: string;
   output?: string;
   resume: boolean;
+  force: boolean;
+  'time-budget'?: string;
   evaluate?: string;
   backend: BackendChoice;
 }
@@ -24,8 +25,9 @@ interface TrainArgs extends RecipeArgs {
 export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
   command: 'train-classifier [sources..]',
   describe: 'Train a classifier on labelled shards into a classifier directory; evaluate on --val (or --evaluate an existing one)',
-  builder: (y: Argv) =>
-    backendOption(recipeArgs(y))
+  builder: async (y: Argv) => {
+    const [{ backendOption }, { recipeArgs }] = await Promise.all([import('../backend/cli.js'), import('../training/args.js')]);
+    return backendOption(recipeArgs(y))
       .positional('sources', {
         type: 'string',
         array: true,
@@ -35,11 +37,16 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
       .option('val', { type: 'string', describe: "Validation shards (a file, pattern or 'a.tar::b.tar' list), evaluated every epoch and at the end" })
       .option('output', { alias: 'o', type: 'string', describe: 'The classifier directory to write (required for training; with --evaluate, where metrics.json goes)' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue from the checkpoint in --output (same recipe, optimizer state and random position)' })
+      .option('force', { type: 'boolean', default: false, describe: 'Write into a non-empty --output that holds no checkpoint' })
+      .option('time-budget', { type: 'string', describe: 'Stop cleanly (checkpoint saved) after this long, e.g. 2h, 90m (continue with --resume)' })
       .option('evaluate', { type: 'string', describe: 'Only evaluate this classifier directory on --val (or on the sources)' })
       .example('$0 train-classifier train.tar --val test.tar -o clf --flip', 'ResNet-20, 30 epochs, batch 128')
       .example('$0 mix real.tar gen.tar --weights 1,1 | $0 train-classifier - --steps 5000 -o clf', 'train on a mixed stream')
-      .example('$0 train-classifier --evaluate clf --val test.tar --json', 'evaluate only') as unknown as Argv<TrainArgs>,
+      .example('$0 train-classifier --evaluate clf --val test.tar --json', 'evaluate only') as unknown as Argv<TrainArgs>;
+  },
   handler: async (args) => {
+    const { checkPositionals, dataOptionsFrom, recipeFrom, replayLimitFrom, sampleSource } = await import('../training/args.js');
+    const { initBackend } = await import('../backend/index.js');
     checkPositionals(args.sources ?? []);
     const recipe = recipeFrom(args);
     const data = dataOptionsFrom(args);
@@ -53,6 +60,7 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
       if (valSource && args.sources.length > 0) throw new UsageError('--evaluate reads --val or the sources, not both');
       const info = await initBackend(args.backend);
       debug(`backend ${info.name}`);
+      const { evaluateClassifierDir } = await import('../training/evaluate.js');
       const metrics = await evaluateClassifierDir(args.evaluate, evalSource, {
         resize: data.resize,
         skipBad: data.skipBad,
@@ -67,6 +75,8 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
     const source = sampleSource(args.sources, { skipBad: data.skipBad ?? false, replayLimit });
     const info = await initBackend(args.backend);
     debug(`backend ${info.name}`);
+    const { train } = await import('../training/trainer.js');
+    const { formatDuration } = await import('../training/progress.js');
     const started = performance.now();
     const result = await train({
       ...data,
@@ -75,6 +85,8 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
       recipe,
       outDir: args.output,
       resume: args.resume,
+      force: args.force,
+      timeBudget: args['time-budget'] === undefined ? undefined : duration('time-budget', args['time-budget']),
       provenance: { command: ['synthaug', ...process.argv.slice(2)].join(' '), backend: info.name },
     });
     result.model.dispose();

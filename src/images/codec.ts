@@ -2,7 +2,7 @@
 // libvips reads) into HWC uint8 pixels of a declared shape, and encodes pixels as deterministic PNG
 // (written directly with node:zlib).
 //
-// Conventions (documented for users in the pack/mix report):
+// Conventions (docs/design.md, Images and tensors):
 // - Pixels are row-major HWC uint8: index (y * width + x) * channels + c.   // [H, W, C]
 // - Alpha is flattened onto BLACK (out = colour × alpha), matching the black background of
 //   Fashion-MNIST-style data; the output never has an alpha channel.
@@ -11,12 +11,21 @@
 //   gray → RGB replicates the value into the three channels.
 // - Resampling uses sharp's default Lanczos-3 kernel. EXIF orientation is not applied: pixels are
 //   taken as stored, as PIL / torchvision's ImageFolder do.
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
 import { InputError, type InputLocation } from '../errors.js';
 
-// Keep memory bounded in long streams: libvips' operation cache only helps repeated identical work.
-sharp.cache(false);
+let sharpModule: Promise<typeof Sharp> | undefined;
+
+/** sharp (libvips), loaded on the first decode, so that commands that only move tar bytes or encode PNG start without it. */
+function loadSharp(): Promise<typeof Sharp> {
+  sharpModule ??= import('sharp').then(({ default: sharp }) => {
+    // Keep memory bounded in long streams: libvips' operation cache only helps repeated identical work.
+    sharp.cache(false);
+    return sharp;
+  });
+  return sharpModule;
+}
 
 /** How an image of another size is brought to the declared size. */
 export type ResizePolicy = 'none' | 'stretch' | 'center-crop' | 'pad';
@@ -48,6 +57,7 @@ const BLACK = { r: 0, g: 0, b: 0, alpha: 1 };
 
 /** Width, height and channel count as stored in the image header, or an InputError. */
 export async function probeImage(bytes: Buffer, where: InputLocation = {}): Promise<{ width: number; height: number; channels: number; format: string }> {
+  const sharp = await loadSharp();
   try {
     const meta = await sharp(bytes, { failOn: 'error' }).metadata();
     if (!meta.width || !meta.height) throw new Error('no image size in header');
@@ -70,6 +80,7 @@ export async function decodeImage(bytes: Buffer, spec: DecodeSpec, where: InputL
       where,
     );
   }
+  const sharp = await loadSharp();
   let data: Buffer;
   let got: number;
   try {
@@ -176,38 +187,4 @@ function pngChunk(type: string, data: Buffer): Buffer {
   data.copy(chunk, 8);
   chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + data.length)), 8 + data.length);
   return chunk;
-}
-
-/** Value range of a float tensor made from uint8 pixels: v/255 ∈ [0,1], or 2v/255 − 1 ∈ [−1,1]. */
-export type FloatRange = '0,1' | '-1,1';
-
-/** A float batch ready for `tf.tensor4d(data, shape)`; kept free of tfjs so the codec does not load it. */
-export interface FloatBatch {
-  /** Row-major [B, H, W, C] (channels last, as TensorFlow.js conv layers expect). */
-  data: Float32Array;
-  shape: [number, number, number, number];
-  range: FloatRange;
-}
-
-/** Stack decoded HWC uint8 images of one shape into a [B, H, W, C] float batch in the given range. */
-export function toFloatBatch(images: readonly Uint8Array[], shape: ImageShape, range: FloatRange = '0,1'): FloatBatch {
-  const { width, height, channels } = shape;
-  const size = width * height * channels;
-  const data = new Float32Array(images.length * size);
-  const [scale, offset] = range === '0,1' ? [1 / 255, 0] : [2 / 255, -1];
-  images.forEach((img, b) => {
-    if (img.length !== size) throw new RangeError(`toFloatBatch: image ${b} has ${img.length} bytes, expected ${size}`);
-    for (let i = 0; i < size; i++) data[b * size + i] = img[i] * scale + offset;
-  });
-  return { data, shape: [images.length, height, width, channels], range };
-}
-
-/** The inverse of toFloatBatch for one image: float [H, W, C] in `range` → uint8, rounded and clamped. */
-export function fromFloat(data: ArrayLike<number>, range: FloatRange = '0,1'): Uint8Array {
-  const out = new Uint8Array(data.length);
-  for (let i = 0; i < data.length; i++) {
-    const v = range === '0,1' ? data[i] * 255 : (data[i] + 1) * 127.5;
-    out[i] = Math.min(255, Math.max(0, Math.round(v)));
-  }
-  return out;
 }

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
 import { loadClassifier } from './store.js';
+import { toTensorInput } from '../images/tensor.js';
 
 export interface FeatureExtractor {
   readonly name: string;
@@ -15,23 +16,10 @@ export interface FeatureExtractor {
   dispose(): void;
 }
 
-/** uint8 [B*H*W*C] → float32 (pixel/255 − mean[c]) / std[c], the normalisation a classifier was trained with. */
-export function normalizeImages(images: Uint8Array, channels: number, mean: number[], std: number[]): Float32Array {
-  const out = new Float32Array(images.length);
-  const scale = std.map((s) => 1 / (255 * s));
-  const shift = mean.map((m, c) => m / std[c]);
-  for (let i = 0; i < images.length; i++) {
-    const c = i % channels;
-    out[i] = images[i] * scale[c] - shift[c];
-  }
-  return out;
-}
-
 /** A classifier directory as a feature extractor: penultimate features and logits, eval mode. */
 export async function classifierExtractor(dir: string): Promise<FeatureExtractor> {
   const { model, config } = await loadClassifier(dir);
   const [h, w, c] = config.inputShape;
-  const { mean, std } = config.normalization;
   return {
     name: `classifier:${config.arch}:${dir}`,
     inputShape: [h, w, c],
@@ -41,7 +29,7 @@ export async function classifierExtractor(dir: string): Promise<FeatureExtractor
       if (!Number.isInteger(batch) || batch < 1 || images.length !== batch * h * w * c) {
         throw new InputError(`${dir}: expected ${batch} images of ${h}x${w}x${c} (${batch * h * w * c} bytes) but received ${images.length} bytes`);
       }
-      const x = tf.tensor4d(normalizeImages(images, c, mean, std), [batch, h, w, c]);
+      const x = tf.tensor4d(toTensorInput(images, c, config.normalization), [batch, h, w, c]);
       const features = model.features(x, { training: false }); // [B, D]
       const logits = model.logits(features); // [B, K]
       x.dispose();

@@ -1,3 +1,6 @@
+// Model directories, both kinds: the shared mechanism (atomic writes, config.json reading, weights files
+// checked by sha256) and the classifier directory (src/diffusion/model.ts has the diffusion one).
+//
 // A classifier directory: `config.json` (what to build and how to feed it) + `model.safetensors`
 // (the weights, in PyTorch layout and names, see ./torch.ts).
 //
@@ -13,22 +16,18 @@
 //   weights        {file: "model.safetensors", sha256: hex digest of that file, layout: "pytorch"}
 //   provenance     free-form: the training command, data, seed, metrics... (written as given)
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { encodeSafetensors, decodeSafetensors } from '../nn/safetensors.js';
 import type { Classifier, OptionValue } from './classifier.js';
 import { createClassifier } from './registry.js';
 import { exportTorchState, importTorchState } from './torch.js';
+import type { Normalization } from '../images/tensor.js';
 
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
 export const CLASSIFIER_FORMAT = 1;
-
-export interface Normalization {
-  mean: number[];
-  std: number[];
-}
 
 export interface ClassifierDirConfig {
   kind: 'classifier';
@@ -62,42 +61,37 @@ function checkInfo(model: Classifier, info: ClassifierInfo): void {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
+  return lstat(path).then(
     () => true,
     () => false,
   );
 }
 
+/** Hex sha256 of a file's bytes: the digest config.json records for each weights file. */
+export function sha256Hex(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A fresh temporary name in `dir` for `name`: an unpredictable suffix, so nothing can be planted there first. */
+function tempName(dir: string, name: string): string {
+  return join(dir, `.${name}.tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
+}
+
 /**
- * Writes `dir` atomically: a new directory is written under a temporary sibling name and renamed
- * into place; an existing one (a checkpoint being refreshed) gets each file written to a temporary
- * name and renamed, weights first, and config.json records the weights' digest, so a reader never
- * pairs a config with half-written or foreign weights without noticing.
+ * Writes the files of a model directory atomically, in the order given (config.json last). A new
+ * directory is written under a temporary sibling name (mkdir creates it exclusively) and renamed into
+ * place; in an existing one (a model being refreshed) each file is written to a temporary name opened
+ * with O_EXCL, so a planted symlink is never followed, and renamed over the old file. config.json
+ * records the weights' digests, so a reader never pairs a config with half-written or foreign weights
+ * without noticing.
  */
-export async function saveClassifier(dir: string, model: Classifier, info: ClassifierInfo): Promise<void> {
-  checkInfo(model, info);
-  const weights = encodeSafetensors(exportTorchState(model), { format: 'pt', arch: model.config.arch, producer: 'synthaug' });
-  const config: ClassifierDirConfig = {
-    kind: 'classifier',
-    format: CLASSIFIER_FORMAT,
-    arch: model.config.arch,
-    numClasses: model.config.numClasses,
-    inputShape: model.config.inputShape,
-    options: model.config.options ?? {},
-    classNames: info.classNames,
-    normalization: { mean: info.normalization.mean, std: info.normalization.std },
-    weights: { file: WEIGHTS_FILE, sha256: createHash('sha256').update(weights).digest('hex'), layout: 'pytorch' },
-    provenance: info.provenance ?? {},
-  };
-  const configText = JSON.stringify(config, null, 2) + '\n';
-  const tag = `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+export async function writeModelFiles(dir: string, files: ReadonlyArray<readonly [string, Buffer | string]>): Promise<void> {
   if (!(await exists(dir))) {
     await mkdir(dirname(dir), { recursive: true });
-    const tmp = join(dirname(dir), `.${basename(dir)}${tag}`);
+    const tmp = tempName(dirname(dir), basename(dir));
     try {
       await mkdir(tmp);
-      await writeFile(join(tmp, WEIGHTS_FILE), weights);
-      await writeFile(join(tmp, CONFIG_FILE), configText);
+      for (const [file, data] of files) await writeFile(join(tmp, file), data, { flag: 'wx' });
       await rename(tmp, dir);
       return;
     } catch (err) {
@@ -107,10 +101,10 @@ export async function saveClassifier(dir: string, model: Classifier, info: Class
     }
   }
   if (!(await stat(dir)).isDirectory()) throw new UsageError(`${dir} exists and is not a directory`);
-  for (const [file, data] of [[WEIGHTS_FILE, weights], [CONFIG_FILE, configText]] as const) {
-    const tmp = join(dir, `.${file}${tag}`);
+  for (const [file, data] of files) {
+    const tmp = tempName(dir, file);
     try {
-      await writeFile(tmp, data);
+      await writeFile(tmp, data, { flag: 'wx' });
       await rename(tmp, join(dir, file));
     } catch (err) {
       await rm(tmp, { force: true });
@@ -119,16 +113,15 @@ export async function saveClassifier(dir: string, model: Classifier, info: Class
   }
 }
 
-function isStringArray(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((s) => typeof s === 'string');
-}
-
-function isNumberArray(v: unknown, n: number): v is number[] {
-  return Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
-}
-
-/** Reads and checks a directory's config.json; every problem is an InputError naming the path. */
-export async function readClassifierConfig(dir: string): Promise<ClassifierDirConfig> {
+/**
+ * Reads a model directory's config.json as a JSON object of the given kind and format; every problem
+ * is an InputError naming the path. `bad` makes more such errors for the caller's own checks.
+ */
+export async function readModelConfig(
+  dir: string,
+  kind: 'classifier' | 'diffusion',
+  format: number,
+): Promise<{ raw: Record<string, unknown>; path: string; bad: (what: string) => never }> {
   const path = join(dir, CONFIG_FILE);
   let text: string;
   try {
@@ -147,8 +140,70 @@ export async function readClassifierConfig(dir: string): Promise<ClassifierDirCo
   const bad = (what: string): never => {
     throw new InputError(`${path}: ${what}`);
   };
-  if (raw.kind !== 'classifier') bad(`kind is ${JSON.stringify(raw.kind)}, expected "classifier"`);
-  if (raw.format !== CLASSIFIER_FORMAT) bad(`format ${JSON.stringify(raw.format)} is not supported (this synthaug reads format ${CLASSIFIER_FORMAT})`);
+  if (raw.kind !== kind) bad(`kind is ${JSON.stringify(raw.kind)}, expected "${kind}"`);
+  if (raw.format !== format) bad(`format ${JSON.stringify(raw.format)} is not supported (this synthaug reads format ${format})`);
+  return { raw, path, bad };
+}
+
+/** A plain file name inside the model directory (no path separators, not . or ..). */
+export function isFileName(v: unknown): v is string {
+  return typeof v === 'string' && v !== '' && v !== '.' && v !== '..' && !v.includes('/') && !v.includes('\\');
+}
+
+/** Reads a weights file of `dir` and checks it against the sha256 config.json recorded (when it did). */
+export async function readWeightsFile(dir: string, ref: { file: string; sha256?: string }): Promise<{ buf: Buffer; path: string; sha256: string }> {
+  const path = join(dir, ref.file);
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (err) {
+    throw new InputError(`cannot read weights file ${path}: ${(err as Error).message}`);
+  }
+  const sha256 = sha256Hex(buf);
+  if (ref.sha256 && sha256 !== ref.sha256) {
+    throw new InputError(`${path}: the file does not match the sha256 recorded in ${join(dir, CONFIG_FILE)} (damaged, or replaced after saving)`);
+  }
+  return { buf, path, sha256 };
+}
+
+/** The files of a classifier directory, config.json last. */
+export function classifierFiles(model: Classifier, info: ClassifierInfo): Array<[string, Buffer | string]> {
+  checkInfo(model, info);
+  const weights = encodeSafetensors(exportTorchState(model), { format: 'pt', arch: model.config.arch, producer: 'synthaug' });
+  const config: ClassifierDirConfig = {
+    kind: 'classifier',
+    format: CLASSIFIER_FORMAT,
+    arch: model.config.arch,
+    numClasses: model.config.numClasses,
+    inputShape: model.config.inputShape,
+    options: model.config.options ?? {},
+    classNames: info.classNames,
+    normalization: { mean: info.normalization.mean, std: info.normalization.std },
+    weights: { file: WEIGHTS_FILE, sha256: sha256Hex(weights), layout: 'pytorch' },
+    provenance: info.provenance ?? {},
+  };
+  return [
+    [WEIGHTS_FILE, weights],
+    [CONFIG_FILE, JSON.stringify(config, null, 2) + '\n'],
+  ];
+}
+
+/** Writes a classifier directory (see writeModelFiles). */
+export async function saveClassifier(dir: string, model: Classifier, info: ClassifierInfo): Promise<void> {
+  await writeModelFiles(dir, classifierFiles(model, info));
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}
+
+function isNumberArray(v: unknown, n: number): v is number[] {
+  return Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+}
+
+/** Reads and checks a classifier directory's config.json; every problem is an InputError naming the path. */
+export async function readClassifierConfig(dir: string): Promise<ClassifierDirConfig> {
+  const { raw, bad } = await readModelConfig(dir, 'classifier', CLASSIFIER_FORMAT);
   if (typeof raw.arch !== 'string') bad('arch is missing');
   if (!Number.isInteger(raw.numClasses) || (raw.numClasses as number) < 1) bad('numClasses must be a positive integer');
   const shape = raw.inputShape;
@@ -162,7 +217,7 @@ export async function readClassifierConfig(dir: string): Promise<ClassifierDirCo
     bad(`normalization must be {mean: [${c} numbers], std: [${c} positive numbers]}`);
   }
   const weights = (raw.weights ?? { file: WEIGHTS_FILE }) as ClassifierDirConfig['weights'];
-  if (typeof weights.file !== 'string' || weights.file.includes('/') || weights.file.includes('\\')) bad('weights.file must be a file name in the directory');
+  if (!isFileName(weights.file)) bad('weights.file must be a file name in the directory');
   return {
     ...(raw as unknown as ClassifierDirConfig),
     options: options as Record<string, OptionValue>,
@@ -173,16 +228,7 @@ export async function readClassifierConfig(dir: string): Promise<ClassifierDirCo
 
 export async function loadClassifier(dir: string): Promise<{ model: Classifier; config: ClassifierDirConfig }> {
   const config = await readClassifierConfig(dir);
-  const path = join(dir, config.weights.file);
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    throw new InputError(`cannot read weights file ${path}: ${(err as Error).message}`);
-  }
-  if (config.weights.sha256 && createHash('sha256').update(buf).digest('hex') !== config.weights.sha256) {
-    throw new InputError(`${path}: the file does not match the sha256 recorded in ${join(dir, CONFIG_FILE)} (damaged, or replaced after saving)`);
-  }
+  const { buf, path } = await readWeightsFile(dir, config.weights);
   const { tensors } = decodeSafetensors(buf, path);
   let model: Classifier;
   try {

@@ -28,8 +28,13 @@ export function fromTorchLayout(name: string, t: tf.Tensor): tf.Tensor {
 
 /** A module's parameters and buffers as F32 safetensors entries in PyTorch layout. */
 export function exportTorchState(module: Module): Map<string, NamedTensor> {
+  return exportTorchTensors(module.stateDict());
+}
+
+/** Named tensors in tfjs layout (a module's state, or a copy of it such as EMA weights) → PyTorch-layout entries. */
+export function exportTorchTensors(state: Iterable<[string, tf.Tensor]>): Map<string, NamedTensor> {
   const out = new Map<string, NamedTensor>();
-  for (const [name, v] of module.stateDict()) {
+  for (const [name, v] of state) {
     const t = toTorchLayout(name, v);
     out.set(name, { dtype: 'F32', shape: t.shape, data: t.dataSync() as Float32Array });
     t.dispose();

@@ -196,7 +196,7 @@ export function shardNamer(pattern: string): ((n: number) => string) | null {
     });
 }
 
-/** Refuse to write tar bytes to a terminal (DESIGN.md). */
+/** Refuse to write tar bytes to a terminal (docs/design.md, Shard streams). */
 function refuseTerminal(stream: NodeJS.WritableStream): void {
   if ((stream as { isTTY?: boolean }).isTTY) {
     throw new UsageError('refusing to write tar data to a terminal: redirect stdout, pipe it, or use -o FILE');

@@ -1,6 +1,6 @@
 // A progress bar on stderr (cli-progress) that counts samples passing through; a no-op unless
-// stderr is a terminal (DESIGN.md: bars only on a terminal, never on stdout).
-import cliProgress from 'cli-progress';
+// stderr is a terminal (docs/design.md: bars only on a terminal, never on stdout). cli-progress is
+// loaded only then.
 import type { Stage } from '../shards/sample.js';
 
 export interface ProgressOptions {
@@ -17,6 +17,7 @@ export function progress({ total, label = 'samples', stream = process.stderr }: 
       yield* samples;
       return;
     }
+    const { default: cliProgress } = await import('cli-progress');
     const format = total ? `${label} [{bar}] {value}/{total} {percentage}% eta {eta_formatted}` : `${label} {value}`;
     const bar = new cliProgress.SingleBar({ stream, format, hideCursor: true, clearOnComplete: false, etaBuffer: 200 }, cliProgress.Presets.shades_classic);
     bar.start(total ?? 0, 0);

@@ -10,7 +10,7 @@
 //   batch; x ← λ·x + (1−λ)·x[π], targets likewise, π a seeded random permutation.
 // - Label smoothing (Szegedy et al. 2016): targets (1−ε)·onehot + ε/K.
 import type { Rng } from '../util/rng.js';
-import type { Normalization } from '../models/store.js';
+import { toTensorInput, type Normalization } from '../images/tensor.js';
 
 export type PadMode = 'zero' | 'reflect';
 export const PAD_MODES: readonly PadMode[] = ['zero', 'reflect'];
@@ -100,11 +100,9 @@ export interface Batch {
   size: number;
 }
 
-export type { Normalization } from '../models/store.js';
-
 /**
  * Builds a batch: augmentation (draws in a fixed order per image: dy, dx, flip; then per batch: λ, π),
- * normalisation (x/255 − mean) / std per channel, and the targets.
+ * normalisation (toTensorInput: (v/255 − mean) / std per channel), and the targets.
  */
 export function makeBatch(
   images: readonly Uint8Array[],
@@ -118,9 +116,7 @@ export function makeBatch(
   const [h, w, c] = shape;
   const B = images.length;
   const size = h * w * c;
-  const x = new Float32Array(B * size);
-  const scale = norm.std.map((s) => 1 / (255 * s));
-  const shift = norm.mean.map((m, k) => m / norm.std[k]);
+  const pixels = new Uint8Array(B * size); // [B, H, W, C]
   const p = aug.cropPadding;
   for (let b = 0; b < B; b++) {
     let img = images[b];
@@ -128,12 +124,9 @@ export function makeBatch(
     const dx = p > 0 ? rng.int(2 * p + 1) - p : 0;
     const flip = aug.flip ? rng.random() < 0.5 : false;
     if (dy !== 0 || dx !== 0 || flip) img = cropFlip(img, h, w, c, dy, dx, flip, aug.padMode);
-    const o = b * size;
-    for (let i = 0; i < size; i++) {
-      const k = i % c;
-      x[o + i] = img[i] * scale[k] - shift[k];
-    }
+    pixels.set(img, b * size);
   }
+  const x = toTensorInput(pixels, c, norm);
   const K = numClasses;
   const eps = aug.labelSmoothing;
   const targets = new Float32Array(B * K).fill(eps / K);

@@ -17,7 +17,7 @@ import { imageField, type Sample } from '../shards/sample.js';
 import { BadInputs } from '../shards/bad.js';
 import { shuffle } from '../stages/shuffle.js';
 import { mapOrdered } from '../stages/map.js';
-import { LabelSetError, type LabelSet } from './labels.js';
+import { LabelSetError } from './labels.js';
 
 /** Opens the samples afresh (a new pass over the data). */
 export type SampleSource = () => AsyncIterable<Sample>;
@@ -26,6 +26,7 @@ export type SampleSource = () => AsyncIterable<Sample>;
 export interface Example {
   /** HWC uint8, the model's input shape.   // [H, W, C] */
   image: Uint8Array;
+  /** The class index; −1 for a sample without one (diffusion training: the null class). */
   label: number;
   /** Position of this sample in its pass's shuffled order (0-based): where a resumed pass continues. */
   position: number;
@@ -87,27 +88,35 @@ export function replayable(live: AsyncIterable<Sample>, limitBytes: number, name
     })();
 }
 
+/** Reads a sample's label, checking it (a LabelSet; the diffusion task also accepts samples without one). */
+export interface Labeler {
+  observe(sample: Sample): number;
+}
+
 /** Checks (and records) every sample's label; bad labels are InputErrors, or skipped and counted. */
-export async function* labelled(samples: AsyncIterable<Sample>, labels: LabelSet, bad: BadInputs): AsyncGenerator<Sample> {
+async function* labelledWith(samples: AsyncIterable<Sample>, labels: Labeler, bad: BadInputs): AsyncGenerator<{ s: Sample; label: number }> {
   for await (const s of samples) {
+    let label: number;
     try {
-      labels.observe(s);
+      label = labels.observe(s);
     } catch (err) {
       // A label set conflict is never skipped: it means the data sets disagree, not that one sample is bad.
       if (err instanceof LabelSetError) throw err;
       bad.handle(err);
       continue;
     }
-    yield s;
+    yield { s, label };
   }
 }
 
-/** Decodes one sample's image to `spec` and returns it with its label (already validated by labelled()). */
-export async function decodeSample(s: Sample, spec: ImageSpec): Promise<{ image: Uint8Array; label: number }> {
-  const field = imageField(s);
-  const image = await decodeImage(s.fields[field], spec, s);
-  const label = Number(s.fields.cls.toString('utf8').trim());
-  return { image, label };
+/** The samples whose labels check out (see labelledWith). */
+export async function* labelled(samples: AsyncIterable<Sample>, labels: Labeler, bad: BadInputs): AsyncGenerator<Sample> {
+  for await (const { s } of labelledWith(samples, labels, bad)) yield s;
+}
+
+/** Decodes one sample's image to `spec`. */
+export async function decodeSample(s: Sample, spec: ImageSpec): Promise<Uint8Array> {
+  return decodeImage(s.fields[imageField(s)], spec, s);
 }
 
 /** The shape of the first image of a source: [H, W, C] with C = 1 for gray(+alpha), 3 for colour(+alpha). */
@@ -126,7 +135,7 @@ export async function probeFirstImage(source: SampleSource): Promise<[number, nu
 
 export interface PassOptions {
   spec: ImageSpec;
-  labels: LabelSet;
+  labels: Labeler;
   bad: BadInputs;
   /** Shuffle buffer in samples (0: keep the order, as for evaluation). */
   shuffleBuffer: number;
@@ -142,18 +151,26 @@ export interface PassOptions {
 export async function* examples(source: SampleSource, o: PassOptions): AsyncGenerator<Example> {
   const skip = o.skip ?? 0;
   let position = 0;
-  const shuffled = shuffle({ buffer: o.shuffleBuffer, seed: o.seed })(labelled(source(), o.labels, o.bad));
-  async function* positioned(): AsyncGenerator<{ s: Sample; position: number }> {
+  // Labels are read before the shuffle (which moves whole samples) and looked up after it.
+  const labelOf = new WeakMap<Sample, number>();
+  async function* checked(): AsyncGenerator<Sample> {
+    for await (const { s, label } of labelledWith(source(), o.labels, o.bad)) {
+      labelOf.set(s, label);
+      yield s;
+    }
+  }
+  const shuffled = shuffle({ buffer: o.shuffleBuffer, seed: o.seed })(checked());
+  async function* positioned(): AsyncGenerator<{ s: Sample; label: number; position: number }> {
     for await (const s of shuffled) {
       const p = position++;
-      if (p >= skip) yield { s, position: p };
+      if (p >= skip) yield { s, label: labelOf.get(s) as number, position: p };
     }
   }
   const decoded = mapOrdered(
     positioned(),
-    async ({ s, position: p }): Promise<Example | Error> => {
+    async ({ s, label, position: p }): Promise<Example | Error> => {
       try {
-        return { ...(await decodeSample(s, o.spec)), position: p };
+        return { image: await decodeSample(s, o.spec), label, position: p };
       } catch (err) {
         return err instanceof Error ? err : new Error(String(err));
       }
@@ -183,27 +200,8 @@ export async function* batches<T>(items: AsyncIterable<T>, size: number): AsyncG
 }
 
 /** Reads a whole pass to count samples and establish the label set (no decoding). */
-export async function scan(source: SampleSource, labels: LabelSet, bad: BadInputs): Promise<number> {
+export async function scan(source: SampleSource, labels: Labeler, bad: BadInputs): Promise<number> {
   let n = 0;
   for await (const _ of labelled(source(), labels, bad)) n++;
   return n;
-}
-
-/** Per-channel mean and standard deviation of [0, 1] pixels over some images (for input normalisation). */
-export function channelStats(images: readonly Uint8Array[], channels: number): { mean: number[]; std: number[] } {
-  const sum = new Float64Array(channels);
-  const sq = new Float64Array(channels);
-  let n = 0;
-  for (const img of images) {
-    for (let i = 0; i < img.length; i++) {
-      const v = img[i] / 255;
-      sum[i % channels] += v;
-      sq[i % channels] += v * v;
-    }
-    n += img.length / channels;
-  }
-  const mean = Array.from(sum, (s) => (n > 0 ? s / n : 0.5));
-  // A constant channel would divide by zero: floor the std (documented: 1e-3 on the [0, 1] scale).
-  const std = Array.from(sq, (q, c) => Math.max(1e-3, Math.sqrt(Math.max(0, (n > 0 ? q / n : 0.25) - mean[c] ** 2))));
-  return { mean, std };
 }

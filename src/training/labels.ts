@@ -1,7 +1,7 @@
 // The label set of a classifier: class index → class name, established from the data (cls + json
 // `class`) or from a classifier directory, and checked on every sample that follows. A name seen under
 // two indices, or two names for one index (between train and test data, or generated and real), is an
-// InputError naming the shard and key: synthaug never relabels silently (issue 4, item 6).
+// InputError naming the shard and key: synthaug never relabels silently.
 import { InputError } from '../errors.js';
 import { sampleLabel, sampleMeta, type Sample } from '../shards/sample.js';
 

@@ -1,21 +1,15 @@
-// Training progress on stderr — a cli-progress bar (loss, accuracy, images/s, ETA) when stderr is a
+// Training progress on stderr — a cli-progress bar (loss, accuracy where there is one, images/s, ETA) when stderr is a
 // terminal, otherwise one line per epoch — and the JSON-lines log in the output directory.
 import { appendFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 
-/** One line of log.jsonl. `type` is "train" (one per epoch, or per --log-every steps) or "val". */
-export interface LogRecord {
-  type: 'train' | 'val';
-  epoch: number;
-  step: number;
-  lr?: number;
-  loss: number;
-  acc: number;
-  top5?: number;
-  imagesPerSec?: number;
-  /** Seconds since training started (summed over resumed runs). */
-  elapsed: number;
-}
+/**
+ * One line of log.jsonl. `type` is "train" (one per epoch, or per --log-every steps) or "val"; every line
+ * has the pass (`epoch`, from 0), the `step` and the seconds since training started (`elapsed`, summed
+ * over resumed runs); train lines add lr, loss, imagesPerSec, peakRssMB and the task's statistics
+ * (acc for a classifier), val lines the evaluation's figures.
+ */
+export type LogRecord = { type: 'train' | 'val'; epoch: number; step: number; elapsed: number } & Record<string, number | string>;
 
 export class JsonLog {
   constructor(private readonly path: string | undefined) {}
@@ -27,14 +21,22 @@ export class JsonLog {
 export interface ProgressSink {
   /** A new epoch of `steps` steps (undefined when the pass length is unknown) begins. */
   startEpoch(epoch: number, epochs: number | undefined, steps: number | undefined): void;
-  update(stepInEpoch: number, values: { loss: number; acc: number; imagesPerSec: number; step: number; totalSteps: number }): void;
+  update(stepInEpoch: number, values: ProgressValues): void;
   /** A line shown under the bar, or printed. */
   line(text: string): void;
   stop(): void;
 }
 
-function fmt(v: { loss: number; acc: number; imagesPerSec: number }): string {
-  return `loss ${v.loss.toFixed(4)}  acc ${(100 * v.acc).toFixed(2)}%  ${v.imagesPerSec.toFixed(1)} img/s`;
+/** What the bar shows: the running loss and throughput, and the accuracy where the task has one. */
+export interface ProgressValues {
+  loss: number;
+  acc?: number;
+  imagesPerSec: number;
+}
+
+function fmt(v: ProgressValues): string {
+  const acc = v.acc === undefined ? '' : `  acc ${(100 * v.acc).toFixed(2)}%`;
+  return `loss ${v.loss.toFixed(4)}${acc}  ${v.imagesPerSec.toFixed(1)} img/s`;
 }
 
 /** Lines only (stderr not a terminal): the caller prints one line per epoch through line(). */
@@ -55,7 +57,7 @@ class Bar implements ProgressSink {
     this.bar = new cliProgress.SingleBar(
       {
         stream,
-        format: '{label} [{bar}] {value}/{total} | loss {loss} | acc {acc} | {ips} img/s | ETA {eta_formatted}',
+        format: '{label} [{bar}] {value}/{total} | loss {loss}{acc} | {ips} img/s | ETA {eta_formatted}',
         hideCursor: true,
         clearOnComplete: false,
         etaBuffer: 50,
@@ -66,12 +68,13 @@ class Bar implements ProgressSink {
   startEpoch(epoch: number, epochs: number | undefined, steps: number | undefined): void {
     const label = epochLabel(epoch, epochs);
     if (this.started) this.bar.stop();
-    this.bar.start(steps ?? 0, 0, { label, loss: '-', acc: '-', ips: '-' });
+    this.bar.start(steps ?? 0, 0, { label, loss: '-', acc: '', ips: '-' });
     this.started = true;
   }
-  update(stepInEpoch: number, v: { loss: number; acc: number; imagesPerSec: number }): void {
+  update(stepInEpoch: number, v: ProgressValues): void {
     if (this.bar.getTotal() < stepInEpoch) this.bar.setTotal(stepInEpoch);
-    this.bar.update(stepInEpoch, { loss: v.loss.toFixed(4), acc: `${(100 * v.acc).toFixed(1)}%`, ips: v.imagesPerSec.toFixed(0) });
+    const acc = v.acc === undefined ? '' : ` | acc ${(100 * v.acc).toFixed(1)}%`;
+    this.bar.update(stepInEpoch, { loss: v.loss.toFixed(4), acc, ips: v.imagesPerSec.toFixed(0) });
   }
   line(text: string): void {
     if (this.started) {
@@ -103,11 +106,11 @@ export function createProgress(mode: ProgressMode, stream: NodeJS.WritableStream
 }
 
 /** "epoch 3/7" when the number of epochs is known, else "pass 3" (epoch counted from 0). */
-function epochLabel(epoch: number, epochs: number | undefined): string {
+export function epochLabel(epoch: number, epochs: number | undefined): string {
   return epochs ? `epoch ${epoch + 1}/${epochs}` : `pass ${epoch + 1}`;
 }
 
-export function epochLine(epoch: number, epochs: number | undefined, step: number, lr: number, v: { loss: number; acc: number; imagesPerSec: number }, elapsed: number): string {
+export function epochLine(epoch: number, epochs: number | undefined, step: number, lr: number, v: ProgressValues, elapsed: number): string {
   return `${epochLabel(epoch, epochs)} step ${step}  lr ${lr.toPrecision(3)}  ${fmt(v)}  ${formatDuration(elapsed)}`;
 }
 

@@ -1,36 +1,36 @@
-// The training loop: a labelled sample source in, a classifier directory out.
+// Training a classifier: a labelled sample source in, a classifier directory out, on the one training
+// loop (./loop.ts) with the classifier task below (its batch: augmentation, label smoothing, mixup; its
+// loss: soft cross-entropy; its evaluation: top-1/top-5 on --val).
 //
 //   <out>/config.json, model.safetensors   the classifier (saved at every save point and at the end)
 //   <out>/checkpoint/                      the state --resume continues from (checkpoint.ts)
 //   <out>/log.jsonl                        one JSON object per epoch (or --log-every steps) and per evaluation
 //   <out>/metrics.json                     the final evaluation on --val, when given
 //
-// Randomness: the weights are initialised from `seed`; the shuffle of pass p draws from
-// subSeed(seed, 'shuffle', p) and the augmentation of step s from subSeed(seed, 'augment', s), so the
-// random state at any point is a function of (step, pass) and a resumed run repeats the draws of an
-// uninterrupted one exactly. Same seed, data and backend → same weights.
+// Same seed, data and backend → same weights (the loop derives every random stream from the seed).
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InputError, UsageError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { warn } from '../log.js';
 import { BadInputs } from '../shards/bad.js';
-import { Rng } from '../util/rng.js';
+import type { Rng } from '../util/rng.js';
 import { createClassifier } from '../models/registry.js';
 import type { Classifier } from '../models/classifier.js';
-import { saveClassifier } from '../models/store.js';
+import { classifierFiles, loadClassifier } from '../models/store.js';
 import type { ResizePolicy } from '../images/codec.js';
 import { accumulate, emptyCounts, finalizeMetrics, type ClassificationCounts, type ClassificationMetrics } from '../metrics/classification.js';
-import { batches, channelStats, examples, probeFirstImage, scan, labelled, type ImageSpec, type SampleSource } from './data.js';
+import { batches, examples, probeFirstImage, scan, labelled, type Example, type ImageSpec, type SampleSource } from './data.js';
 import { LabelSet } from './labels.js';
-import { makeBatch, type Batch, type Normalization } from './augment.js';
-import { normalizeImages } from '../models/extractor.js';
+import { makeBatch, type Batch } from './augment.js';
+import { channelStats, toTensorInput, type Normalization } from '../images/tensor.js';
 import { softCrossEntropy } from './loss.js';
-import { createOptimizer, type Optimizer } from './optim.js';
-import { cosineLr } from './schedule.js';
+import type { Optimizer } from './optim.js';
 import { resolveRecipe, type Recipe, type RecipeInput } from './recipe.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
-import { createProgress, epochLine, JsonLog, type ProgressMode } from './progress.js';
+import { checkOutputDir, loadCheckpoint, type LoopSettings } from './checkpoint.js';
+import { newLoopState, runLoop, type TrainingTask } from './loop.js';
+import type { ProgressMode } from './progress.js';
+import { optimizationStep, type MicroLoss } from './step.js';
 
 export interface TrainOptions {
   source: SampleSource;
@@ -58,6 +58,10 @@ export interface TrainOptions {
   prefetch?: number;
   /** Images per evaluation forward pass. */
   evalBatchSize?: number;
+  /** Write into a non-empty --output that holds no checkpoint. */
+  force?: boolean;
+  /** Seconds this run may train (then it stops at a step boundary and saves). */
+  timeBudget?: number;
   /** Checked after every step: stop at once, without saving (as a crash would). */
   signal?: AbortSignal;
   onStep?: (step: number, loss: number) => void;
@@ -80,76 +84,109 @@ export interface TrainResult {
   aborted: boolean;
 }
 
-/** A 53-bit seed for one stream of random draws, from the user's seed, a purpose and an index. */
-export function subSeed(seed: number, purpose: string, index: number): number {
-  // FNV-1a over the text, twice with different offsets, for 2 × 32 bits (high part cut to 21 bits).
-  const text = `${seed}:${purpose}:${index}`;
-  const h = (offset: number) => {
-    let x = offset >>> 0;
-    for (let i = 0; i < text.length; i++) x = Math.imul(x ^ text.charCodeAt(i), 16777619) >>> 0;
-    return x;
-  };
-  return (h(2166136261) & 0x1fffff) * 4294967296 + h(0x811c9dc5 ^ 0x5bd1e995);
-}
-
 /** Samples whose labels are read to establish the label set when training by steps (no full scan). */
 const LABEL_PEEK = 10_000;
 /** Images decoded to estimate the input normalisation. */
 const NORM_PEEK = 1024;
 
+/** The classifier's part of trainer.json. */
+interface ClassifierState extends Record<string, unknown> {
+  recipe: Recipe;
+  imageShape: [number, number, number];
+  normalization: Normalization;
+  classNames: string[];
+}
+
+/** The loop settings a classifier recipe implies (full batches: BatchNorm statistics are per batch). */
+function settingsOf(recipe: Recipe, totalSteps: number): LoopSettings {
+  return {
+    seed: recipe.seed,
+    batchSize: recipe.batchSize,
+    microBatch: recipe.batchSize,
+    shuffleBuffer: recipe.shuffleBuffer,
+    epochs: recipe.epochs,
+    totalSteps,
+    lr: recipe.lr,
+    warmupSteps: recipe.warmupSteps,
+    lrDecay: 'cosine',
+    optimizer: { optimizer: recipe.optimizer, momentum: recipe.momentum, nesterov: recipe.nesterov, weightDecay: recipe.weightDecay },
+    clip: 0,
+  };
+}
+
+/** Checks the classifier state read back from a checkpoint. */
+function checkClassifierState(t: Record<string, unknown>, where: string): ClassifierState {
+  const bad = (what: string): never => {
+    throw new InputError(`checkpoint ${where}: ${what}`);
+  };
+  const r = t.recipe as Record<string, unknown> | undefined;
+  if (!r || typeof r !== 'object' || typeof r.arch !== 'string' || !Number.isInteger(r.batchSize) || !Number.isInteger(r.seed)) bad('task.recipe is missing or incomplete');
+  const shape = t.imageShape;
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0) || ![1, 3].includes(shape[2])) bad('task.imageShape must be [H, W, 1 or 3]');
+  const c = (shape as number[])[2];
+  const n = t.normalization as Normalization | undefined;
+  const finite = (v: unknown, len: number) => Array.isArray(v) && v.length === len && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (!n || !finite(n.mean, c) || !finite(n.std, c) || !n.std.every((x) => x > 0)) bad(`task.normalization must hold ${c} means and ${c} positive stds`);
+  if (!Array.isArray(t.classNames) || t.classNames.length === 0 || !t.classNames.every((x) => typeof x === 'string')) bad('task.classNames must list the class names');
+  return t as ClassifierState;
+}
+
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  await checkOutputDir(o.outDir, 'classifier', { resume: o.resume, force: o.force });
   await mkdir(o.outDir, { recursive: true });
   const bad = new BadInputs({ skipBad: o.skipBad }, 'sample');
   // Scans read the same samples a pass reads again: their bad samples are counted by the pass only.
   const quiet = new BadInputs({ skipBad: o.skipBad, onBad: () => undefined }, 'sample');
   const resize = o.resize ?? 'none';
-  let model: Classifier;
-  let optimizer: Optimizer;
-  let state: TrainerState;
-  let labels: LabelSet;
-
   if (o.resume) {
-    if (!hasCheckpoint(o.outDir)) throw new UsageError(`--resume: ${join(o.outDir, 'checkpoint')} holds no checkpoint`);
-    const ck = await loadCheckpoint(o.outDir);
-    state = ck.state;
-    model = ck.model;
-    labels = LabelSet.fromNames(state.classNames, `the checkpoint in ${o.outDir}`);
+    const ck = await loadCheckpoint(o.outDir, 'classifier');
+    const t = checkClassifierState(ck.state.task, join(ck.dir, 'trainer.json'));
+    const labels = LabelSet.fromNames(t.classNames, `the checkpoint in ${o.outDir}`);
     if (o.labels) o.labels.checkCompatible(labels);
-    optimizer = createOptimizer(model.namedParameters(), state.recipe);
-    if (ck.optimizer.name !== state.recipe.optimizer) {
-      throw new InputError(`checkpoint in ${o.outDir}: optimizer state is ${ck.optimizer.name} but the recipe says ${state.recipe.optimizer}`);
-    }
-    optimizer.loadStateDict(ck.optimizer);
-    const ignored = recipeDifferences(o.recipe, state.recipe);
+    const { model } = await loadClassifier(ck.dir);
+    const ignored = recipeDifferences(o.recipe, t.recipe);
     if (ignored.length > 0) warn(`--resume continues the checkpoint's recipe; ignoring ${ignored.join(', ')}`);
-  } else {
-    if (hasCheckpoint(o.outDir)) {
-      throw new UsageError(`${o.outDir} already holds a training checkpoint: pass --resume to continue it, or choose another --output`);
-    }
-    labels = o.labels ?? new LabelSet('the training data');
-    const probed = await probeFirstImage(o.source);
-    const shape: [number, number, 1 | 3] = [o.height ?? probed[0], o.width ?? probed[1], o.channels ?? probed[2]];
-    const spec: ImageSpec = { height: shape[0], width: shape[1], channels: shape[2], resize };
-    const byEpochs = o.recipe.steps === undefined;
-    let passSize: number | undefined;
-    if (byEpochs) passSize = await scan(o.source, labels, quiet);
-    else await peekLabels(o.source, labels, quiet);
-    if (labels.numClasses === 0) throw new InputError('the training data holds no labelled samples');
-    if (!labels.isFixed) labels.fix(Math.max(labels.numClasses, o.numClasses ?? 0));
-    const epochs = o.recipe.epochs ?? 1;
-    const totalSteps = byEpochs ? epochs * Math.ceil((passSize as number) / o.recipe.batchSize) : (o.recipe.steps as number);
-    if (totalSteps === 0) throw new InputError('the training data holds no usable samples');
-    const recipe = resolveRecipe(byEpochs ? { ...o.recipe, epochs, steps: undefined } : { ...o.recipe, epochs: undefined }, totalSteps, shape);
-    const normalization = channelStats(await firstImages(o.source, spec, labels, quiet, NORM_PEEK), shape[2]);
-    model = createClassifier({ arch: recipe.arch, numClasses: labels.numClasses, inputShape: shape, options: recipe.archOptions }, recipe.seed);
-    optimizer = createOptimizer(model.namedParameters(), recipe);
-    state = { format: 1, recipe, step: 0, totalSteps, pass: 0, consumed: 0, passSize, imageShape: shape, normalization, classNames: labels.classNames(), elapsed: 0 };
+    const task = new ClassifierTask(model, t, labels, o, bad, resize);
+    const r = await runLoop(task, ck.state, { ...loopOptions(o, task, bad, resize), resume: ck });
+    return task.result(r, ck.state.passSize);
   }
-  try {
-    return await loop(o, model, optimizer, state, labels, bad, resize);
-  } finally {
-    optimizer.dispose();
-  }
+  const labels = o.labels ?? new LabelSet('the training data');
+  const probed = await probeFirstImage(o.source);
+  const shape: [number, number, 1 | 3] = [o.height ?? probed[0], o.width ?? probed[1], o.channels ?? probed[2]];
+  const spec: ImageSpec = { height: shape[0], width: shape[1], channels: shape[2], resize };
+  const byEpochs = o.recipe.steps === undefined;
+  let passSize: number | undefined;
+  if (byEpochs) passSize = await scan(o.source, labels, quiet);
+  else await peekLabels(o.source, labels, quiet);
+  if (labels.numClasses === 0) throw new InputError('the training data holds no labelled samples');
+  if (!labels.isFixed) labels.fix(Math.max(labels.numClasses, o.numClasses ?? 0));
+  const epochs = o.recipe.epochs ?? 1;
+  const totalSteps = byEpochs ? epochs * Math.ceil((passSize as number) / o.recipe.batchSize) : (o.recipe.steps as number);
+  if (totalSteps === 0) throw new InputError('the training data holds no usable samples');
+  const recipe = resolveRecipe(byEpochs ? { ...o.recipe, epochs, steps: undefined } : { ...o.recipe, epochs: undefined }, totalSteps, shape);
+  const normalization = channelStats(await firstImages(o.source, spec, labels, quiet, NORM_PEEK), shape[2]);
+  const model = createClassifier({ arch: recipe.arch, numClasses: labels.numClasses, inputShape: shape, options: recipe.archOptions }, recipe.seed);
+  const t: ClassifierState = { recipe, imageShape: shape, normalization, classNames: labels.classNames() };
+  const task = new ClassifierTask(model, t, labels, o, bad, resize);
+  const r = await runLoop(task, newLoopState('classifier', settingsOf(recipe, totalSteps), t, passSize), loopOptions(o, task, bad, resize));
+  return task.result(r, passSize);
+}
+
+function loopOptions(o: TrainOptions, task: ClassifierTask, bad: BadInputs, resize: ResizePolicy) {
+  return {
+    outDir: o.outDir,
+    source: o.source,
+    spec: task.spec(resize),
+    labels: task.labels,
+    bad,
+    saveEvery: o.saveEvery,
+    logEvery: o.logEvery,
+    progress: o.progress,
+    prefetch: o.prefetch,
+    timeBudget: o.timeBudget,
+    signal: o.signal,
+    onStep: o.onStep,
+  };
 }
 
 /** Options given for a resumed run that differ from the checkpoint's recipe ('auto' and unset ones aside). */
@@ -178,182 +215,109 @@ async function firstImages(source: SampleSource, spec: ImageSpec, labels: LabelS
   return out;
 }
 
-async function loop(
-  o: TrainOptions,
-  model: Classifier,
-  optimizer: Optimizer,
-  state: TrainerState,
-  labels: LabelSet,
-  bad: BadInputs,
-  resize: ResizePolicy,
-): Promise<TrainResult> {
-  const r = state.recipe;
-  const shape = state.imageShape;
-  const spec: ImageSpec = { height: shape[0], width: shape[1], channels: shape[2] as 1 | 3, resize };
-  const K = labels.numClasses;
-  const byEpochs = r.epochs !== undefined;
-  const stepsPerPass = state.passSize !== undefined ? Math.ceil(state.passSize / r.batchSize) : undefined;
-  const saveEvery = o.saveEvery ?? 0;
-  const logEvery = o.logEvery || (byEpochs ? 0 : Math.min(100, state.totalSteps));
-  const prefetch = o.prefetch ?? Math.max(16, 2 * r.batchSize);
-  const log = new JsonLog(join(o.outDir, 'log.jsonl'));
-  const progress = createProgress(o.progress ?? 'auto');
-  const vars = model.namedParameters().map(([, v]) => v);
-  const provenance = { recipe: r, ...(o.provenance ?? {}) };
-  const runStart = performance.now();
-  const elapsed = () => state.elapsed + (performance.now() - runStart) / 1000;
-  let runImages = 0;
-  let metrics: ClassificationMetrics | undefined;
-  let metricsStep = -1;
+/** The classifier task of the training loop. */
+class ClassifierTask implements TrainingTask<Batch> {
+  readonly kind = 'classifier' as const;
+  private metrics?: ClassificationMetrics;
 
-  const evaluateVal = async (): Promise<void> => {
-    if (!o.val || metricsStep === state.step) return;
-    const counts = await evaluate(model, o.val, { spec, labels, bad, normalization: state.normalization, batchSize: o.evalBatchSize ?? 256 });
-    metrics = finalizeMetrics(counts, labels.displayNames());
-    metricsStep = state.step;
-    log.write({ type: 'val', epoch: state.pass, step: state.step, loss: metrics.loss, acc: metrics.top1, top5: metrics.top5, elapsed: elapsed() });
-    progress.line(`val step ${state.step}: top-1 ${(100 * metrics.top1).toFixed(2)}%  top-${metrics.k} ${(100 * metrics.top5).toFixed(2)}%  loss ${metrics.loss.toFixed(4)}`);
-  };
-  const savePoint = async (): Promise<void> => {
-    const snapshot = { ...state, elapsed: elapsed(), classNames: labels.classNames() };
-    await saveCheckpoint(o.outDir, model, optimizer, snapshot, provenance);
-    await saveClassifier(o.outDir, model, { classNames: snapshot.classNames, normalization: state.normalization, provenance });
-  };
+  constructor(
+    readonly model: Classifier,
+    private readonly t: ClassifierState,
+    readonly labels: LabelSet,
+    private readonly o: TrainOptions,
+    private readonly bad: BadInputs,
+    private readonly resize: ResizePolicy,
+  ) {}
 
-  // Running loss/accuracy/throughput since the last log line.
-  let win = { lossSum: 0, correct: 0, seen: 0, start: performance.now() };
-  let lastLr = 0;
-  let lastStepPass = state.pass; // the pass of the latest step: a closing line belongs to it, not to the next pass
-  const line = () => {
-    const secs = (performance.now() - win.start) / 1000;
-    const v = { loss: win.lossSum / Math.max(1, win.seen), acc: win.correct / Math.max(1, win.seen), imagesPerSec: win.seen / Math.max(1e-9, secs) };
-    log.write({ type: 'train', epoch: lastStepPass, step: state.step, lr: lastLr, loss: v.loss, acc: v.acc, imagesPerSec: v.imagesPerSec, elapsed: elapsed() });
-    progress.line(epochLine(lastStepPass, r.epochs, state.step, lastLr, v, elapsed()));
-    win = { lossSum: 0, correct: 0, seen: 0, start: performance.now() };
-  };
-
-  while (state.step < state.totalSteps && !(byEpochs && state.pass >= (r.epochs as number))) {
-    progress.startEpoch(state.pass, r.epochs, stepsPerPass);
-    let stepsInPass = 0;
-    let passDone = true;
-    const pass = examples(o.source, {
-      spec,
-      labels,
-      bad,
-      shuffleBuffer: r.shuffleBuffer,
-      seed: subSeed(r.seed, 'shuffle', state.pass),
-      skip: state.consumed,
-      prefetch,
-    });
-    const startConsumed = state.consumed;
-    for await (const batch of batches(pass, r.batchSize)) {
-      const lr = cosineLr({ baseLr: r.lr, warmupSteps: r.warmupSteps, totalSteps: state.totalSteps }, state.step);
-      const rng = new Rng(subSeed(r.seed, 'augment', state.step));
-      const b = makeBatch(
-        batch.map((e) => e.image),
-        batch.map((e) => e.label),
-        shape,
-        K,
-        state.normalization,
-        r,
-        rng,
-      );
-      const { loss, correct: c } = trainStep(model, optimizer, vars, b, shape, K, lr);
-      if (!Number.isFinite(loss)) throw new Error(`training diverged: loss ${loss} at step ${state.step + 1} (lower --lr?)`);
-      state.step++;
-      state.consumed = batch[batch.length - 1].position + 1;
-      stepsInPass++;
-      lastLr = lr;
-      lastStepPass = state.pass;
-      win.lossSum += loss * b.size;
-      win.correct += c;
-      win.seen += b.size;
-      runImages += b.size;
-      const secs = (performance.now() - win.start) / 1000;
-      progress.update(stepsInPass + Math.ceil(startConsumed / r.batchSize), {
-        loss: win.lossSum / win.seen,
-        acc: win.correct / win.seen,
-        imagesPerSec: win.seen / Math.max(1e-9, secs),
-        step: state.step,
-        totalSteps: state.totalSteps,
-      });
-      o.onStep?.(state.step, loss);
-      if (o.signal?.aborted) {
-        progress.stop();
-        return result(true);
-      }
-      if (logEvery > 0 && state.step % logEvery === 0) line();
-      if (saveEvery > 0 && state.step % saveEvery === 0 && state.step < state.totalSteps) {
-        await evaluateVal();
-        await savePoint();
-      }
-      if (state.step >= state.totalSteps) {
-        passDone = false;
-        break;
-      }
-    }
-    if (stepsInPass === 0 && startConsumed === 0) {
-      throw new InputError('a pass over the training data gave no usable samples');
-    }
-    if (passDone || (byEpochs && state.step >= state.totalSteps)) {
-      if (logEvery === 0) line();
-      state.pass++;
-      state.consumed = 0;
-      if (byEpochs && saveEvery === 0 && state.step < state.totalSteps) {
-        await evaluateVal();
-        await savePoint();
-      }
-    }
+  spec(resize: ResizePolicy): ImageSpec {
+    const [height, width, channels] = this.t.imageShape;
+    return { height, width, channels: channels as 1 | 3, resize };
   }
-  if (win.seen > 0) line();
-  progress.stop();
-  await evaluateVal();
-  await savePoint();
-  bad.summary();
-  if (metrics) await writeFile(join(o.outDir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
-  return result(false);
 
-  function result(aborted: boolean): TrainResult {
-    const secs = (performance.now() - runStart) / 1000;
+  parameters(): Array<[string, tf.Variable]> {
+    return this.model.namedParameters();
+  }
+
+  state(): ClassifierState {
+    return { ...this.t, classNames: this.labels.classNames() };
+  }
+
+  makeBatch(items: Example[], rng: Rng): Batch {
+    return makeBatch(
+      items.map((e) => e.image),
+      items.map((e) => e.label),
+      this.t.imageShape,
+      this.labels.numClasses,
+      this.t.normalization,
+      this.t.recipe,
+      rng,
+    );
+  }
+
+  batchSize(b: Batch): number {
+    return b.size;
+  }
+
+  loss(b: Batch, start: number, end: number): MicroLoss {
+    return classifierLoss(this.model, b, this.t.imageShape, this.labels.numClasses, start, end);
+  }
+
+  modelFiles(): Array<[string, Buffer | string]> {
+    return classifierFiles(this.model, { classNames: this.labels.classNames(), normalization: this.t.normalization, provenance: { recipe: this.t.recipe, ...(this.o.provenance ?? {}) } });
+  }
+
+  async evaluate(): Promise<{ record: Record<string, number>; line: string } | undefined> {
+    if (!this.o.val) return undefined;
+    const counts = await evaluate(this.model, this.o.val, { spec: this.spec(this.resize), labels: this.labels, bad: this.bad, normalization: this.t.normalization, batchSize: this.o.evalBatchSize ?? 256 });
+    const m = finalizeMetrics(counts, this.labels.displayNames());
+    this.metrics = m;
     return {
-      model,
-      labels,
-      normalization: state.normalization,
-      imageShape: shape,
-      recipe: r,
-      steps: state.step,
-      trainImages: state.passSize,
-      metrics,
-      imagesPerSec: runImages / Math.max(1e-9, secs),
-      aborted,
+      record: { loss: m.loss, acc: m.top1, top5: m.top5 },
+      line: `val: top-1 ${(100 * m.top1).toFixed(2)}%  top-${m.k} ${(100 * m.top5).toFixed(2)}%  loss ${m.loss.toFixed(4)}`,
+    };
+  }
+
+  async result(r: { steps: number; stopped: string; imagesPerSec: number }, passSize: number | undefined): Promise<TrainResult> {
+    if (this.metrics && r.stopped !== 'aborted') await writeFile(join(this.o.outDir, 'metrics.json'), `${JSON.stringify(this.metrics, null, 2)}\n`);
+    return {
+      model: this.model,
+      labels: this.labels,
+      normalization: this.t.normalization,
+      imageShape: this.t.imageShape,
+      recipe: this.t.recipe,
+      steps: r.steps,
+      trainImages: passSize,
+      metrics: r.stopped === 'aborted' ? undefined : this.metrics,
+      imagesPerSec: r.imagesPerSec,
+      aborted: r.stopped === 'aborted',
     };
   }
 }
 
-/** One optimisation step on a batch; returns the mean loss and the number of correct argmax predictions. */
+/** Soft cross-entropy over images [start, end) of a batch; stats.acc counts correct argmax predictions. */
+function classifierLoss(model: Classifier, b: Batch, shape: [number, number, number], numClasses: number, start: number, end: number): MicroLoss {
+  const n = end - start;
+  const px = shape[0] * shape[1] * shape[2];
+  const x = tf.tensor4d(b.x.subarray(start * px, end * px), [n, ...shape]); // [n, H, W, C]
+  const t = tf.tensor2d(b.targets.subarray(start * numClasses, end * numClasses), [n, numClasses]); // [n, K]
+  const y = tf.tensor1d(b.labels.subarray(start, end), 'int32');
+  const logits = model.forward(x, { training: true }); // [n, K]
+  const acc = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')) as tf.Scalar;
+  return { loss: softCrossEntropy(logits, t), stats: { acc } };
+}
+
+/** One optimisation step on a whole batch; returns the mean loss and the number of correct argmax predictions. */
 export function trainStep(
   model: Classifier,
   optimizer: Optimizer,
-  vars: tf.Variable[],
+  _vars: tf.Variable[],
   b: Batch,
   shape: [number, number, number],
   numClasses: number,
   lr: number,
 ): { loss: number; correct: number } {
-  const x = tf.tensor4d(b.x, [b.size, ...shape]); // [B, H, W, C]
-  const t = tf.tensor2d(b.targets, [b.size, numClasses]); // [B, K]
-  const y = tf.tensor1d(b.labels, 'int32');
-  let hits: tf.Tensor | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    const logits = model.forward(x, { training: true }); // [B, K]
-    hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')));
-    return softCrossEntropy(logits, t);
-  }, vars);
-  optimizer.step(grads, lr);
-  const loss = value.dataSync()[0];
-  const correct = hits ? hits.dataSync()[0] : 0;
-  tf.dispose([x, t, y, value, ...(hits ? [hits] : []), ...Object.values(grads)]);
-  return { loss, correct };
+  const r = optimizationStep(model.namedParameters(), optimizer, lr, [{ weight: 1, run: () => classifierLoss(model, b, shape, numClasses, 0, b.size) }]);
+  return { loss: r.loss, correct: r.stats.acc ?? 0 };
 }
 
 export interface EvaluateOptions {
@@ -374,7 +338,7 @@ export async function evaluate(model: Classifier, source: SampleSource, o: Evalu
   for await (const batch of batches(pass, o.batchSize)) {
     const images = new Uint8Array(batch.length * batch[0].image.length);
     batch.forEach((e, i) => images.set(e.image, i * e.image.length));
-    const x = normalizeImages(images, shape[2], o.normalization.mean, o.normalization.std);
+    const x = toTensorInput(images, shape[2], o.normalization);
     const logits = tf.tidy(() => model.forward(tf.tensor4d(x, [batch.length, ...shape]), { training: false }));
     const data = await logits.data();
     logits.dispose();
