@@ -8,6 +8,9 @@ import { trainClassifierCommand } from './train-classifier.js';
 import { casCommand } from './cas.js';
 import { reportCommand } from './report.js';
 import { sampleCommand } from './sample.js';
+import { fidCommand } from './fid.js';
+import { inceptionScoreCommand } from './inception-score.js';
+import { convertWeightsCommand } from './convert-weights.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -19,4 +22,7 @@ export const commands: CommandModule<any, any>[] = [
   casCommand,
   reportCommand,
   sampleCommand,
+  fidCommand,
+  inceptionScoreCommand,
+  convertWeightsCommand,
 ];

@@ -7,12 +7,17 @@ import { toTensorInput } from '../images/tensor.js';
 
 export interface FeatureExtractor {
   readonly name: string;
-  /** What images are resized to before `extract`, [H, W, C]. */
+  /** What images are resized to before `extract`, [H, W, C] (H and W are 0 when `anySize`). */
   readonly inputShape: [number, number, number];
+  /** The extractor resizes by itself: images are decoded at their own size, and one `extract` call gets one size. */
+  readonly anySize?: boolean;
   readonly featureDim: number;
   readonly numClasses: number;
-  /** uint8 HWC images, already decoded to inputShape, [B*H*W*C] → features [B, D] and logits [B, K], row-major. */
-  extract(images: Uint8Array, batch: number): Promise<{ features: Float32Array; logits: Float32Array }>;
+  /**
+   * uint8 HWC images, already decoded to inputShape (or, with `anySize`, of size [H, W] = `size`), [B*H*W*C] →
+   * features [B, D] and logits [B, K], row-major.
+   */
+  extract(images: Uint8Array, batch: number, size?: [number, number]): Promise<{ features: Float32Array; logits: Float32Array }>;
   dispose(): void;
 }
 

@@ -40,7 +40,7 @@ export async function imageFolderClasses(dir: string): Promise<string[]> {
 }
 
 /** Relative paths of all non-hidden files below `dir`, sorted by bytes. */
-async function filesBelow(dir: string, prefix = ''): Promise<string[]> {
+export async function filesBelow(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
     if (entry.name.startsWith('.')) continue;

@@ -2,7 +2,7 @@
 export * from './sample.js';
 export { BadInputs, skipBadSamples, type SkipOptions } from './bad.js';
 export { expandSources, expandBraces } from './expand.js';
-export { IMAGE_EXTENSIONS, imageFolderClasses, readImageFolder, type ImageFolderOptions } from './imagefolder.js';
+export { IMAGE_EXTENSIONS, filesBelow, imageFileKey, imageFolderClasses, readImageFolder, type ImageFolderOptions } from './imagefolder.js';
 export { byteCompare, keyProblem, sortedFields, splitMemberName, type MemberName } from './keys.js';
 export { shardNamer, writeSink, type SinkOptions, type SinkResult } from './sink.js';
 export { openSource, partition, type SourceOptions } from './source.js';
