@@ -11,6 +11,7 @@ import { sampleCommand } from './sample.js';
 import { fidCommand } from './fid.js';
 import { inceptionScoreCommand } from './inception-score.js';
 import { convertWeightsCommand } from './convert-weights.js';
+import { finetuneCommand } from './finetune.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -25,4 +26,5 @@ export const commands: CommandModule<any, any>[] = [
   fidCommand,
   inceptionScoreCommand,
   convertWeightsCommand,
+  finetuneCommand,
 ];

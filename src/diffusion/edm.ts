@@ -88,22 +88,23 @@ function coefficients(sigma: ArrayLike<number>, sigmaData: number) {
 }
 
 /** D(x; σ, y) = c_skip·x + c_out·F(c_in·x; c_noise, y) for host-side σ values (eq. 7). */
-function precondition(net: NoisePredictor, x: tf.Tensor, sigma: ArrayLike<number>, y: tf.Tensor, sigmaData: number, training: boolean): tf.Tensor {
+function precondition(net: NoisePredictor, x: tf.Tensor, sigma: ArrayLike<number>, y: tf.Tensor, sigmaData: number, training: boolean, dropoutSeed?: number): tf.Tensor {
   const c = coefficients(sigma, sigmaData);
-  const f = net.forward(tf.mul(x, c.cIn), { training, t: c.cNoise, y });
+  const f = net.forward(tf.mul(x, c.cIn), { training, dropoutSeed, t: c.cNoise, y });
   return tf.add(tf.mul(x, c.cSkip), tf.mul(f, c.cOut));
 }
 
 /**
  * EDM's training loss for a batch x0 [B, H, W, C] in [−1, 1] and given draws:
  * mean over batch and pixels of λ(σ)·(D(x0 + σ·n; σ, y) − x0)². A scalar to differentiate.
+ * `dropoutSeed` fixes the network's dropout masks (see ForwardContext).
  */
-export function edmLoss(net: NoisePredictor, x0: tf.Tensor, draw: EdmDraw, constants: Pick<EdmConstants, 'sigmaData'>, training = true): tf.Scalar {
+export function edmLoss(net: NoisePredictor, x0: tf.Tensor, draw: EdmDraw, constants: Pick<EdmConstants, 'sigmaData'>, training = true, dropoutSeed?: number): tf.Scalar {
   return tf.tidy(() => {
     const b = x0.shape[0];
     const sigmaCol = tf.tensor4d(draw.sigma, [b, 1, 1, 1]);
     const x = tf.add(x0, tf.mul(tf.tensor(draw.noise, x0.shape), sigmaCol));
-    const d = precondition(net, x, draw.sigma, tf.tensor1d(draw.y, 'int32'), constants.sigmaData, training);
+    const d = precondition(net, x, draw.sigma, tf.tensor1d(draw.y, 'int32'), constants.sigmaData, training, dropoutSeed);
     const weight = tf.tensor4d(Float32Array.from(draw.sigma, (s) => edmLossWeight(s, constants.sigmaData)), [b, 1, 1, 1]);
     return tf.mean(tf.mul(tf.squaredDifference(d, x0), weight)) as tf.Scalar;
   });

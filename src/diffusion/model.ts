@@ -12,7 +12,7 @@
 //   arch           "unet" (src/models/unet.ts)
 //   options        the U-Net's options: baseChannels, channelMult, numResBlocks, attentionHeads, dropout, groups
 //   imageShape     [H, W, C]; images are mapped from [0, 255] to [−1, 1]
-//   numClasses     real classes N; label N is the null class (unconditional)
+//   numClasses     real classes N (0 for a model trained without labels); label N is the null class
 //   classNames     one name per class index (length N)
 //   conditional    false when trained with labels ignored (--unconditional): only the null class is trained
 //   formulation    {name: "edm", sigmaData, pMean, pStd, sigmaMin, sigmaMax, pUncond} (src/diffusion/edm.ts)
@@ -128,7 +128,7 @@ export async function readDiffusionConfig(dir: string): Promise<DiffusionDirConf
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every(isPosInt) || shape[0] !== shape[1] || ![1, 3].includes(shape[2])) {
     bad('imageShape must be [S, S, C] with C 1 or 3');
   }
-  if (!isPosInt(raw.numClasses)) bad('numClasses must be a positive integer');
+  if (!Number.isInteger(raw.numClasses) || (raw.numClasses as number) < 0) bad('numClasses must be a non-negative integer');
   const n = raw.numClasses as number;
   if (!Array.isArray(raw.classNames) || raw.classNames.length !== n || !raw.classNames.every((s) => typeof s === 'string')) bad(`classNames must list ${n} names`);
   if (typeof raw.conditional !== 'boolean') bad('conditional must be true or false');
@@ -167,6 +167,13 @@ export function unetConfigOf(config: DiffusionDirConfig): UNetConfig {
   return { ...config.options, imageSize: config.imageShape[0], inChannels: config.imageShape[2], numClasses: config.numClasses };
 }
 
+/** Loads the raw or EMA weights of directory `dir` (described by `config`) into `net`; returns the file's sha256. */
+export async function loadUNetWeights(net: UNet, dir: string, config: DiffusionDirConfig, which: 'ema' | 'raw'): Promise<string> {
+  const { buf, path, sha256 } = await readWeightsFile(dir, config.weights[which]);
+  importTorchState(net, decodeSafetensors(buf, path).tensors, path);
+  return sha256;
+}
+
 /**
  * Loads a diffusion directory: the EMA weights by default, the raw ones with {weights: 'raw'}.
  * A missing or damaged file, a config that does not describe the weights, or weights that do not fit
@@ -174,17 +181,15 @@ export function unetConfigOf(config: DiffusionDirConfig): UNetConfig {
  */
 export async function loadDiffusionModel(dir: string, opts: { weights?: 'ema' | 'raw' } = {}): Promise<LoadedDiffusionModel> {
   const config = await readDiffusionConfig(dir);
-  const which = opts.weights ?? 'ema';
-  const { buf, path, sha256 } = await readWeightsFile(dir, config.weights[which]);
-  const { tensors } = decodeSafetensors(buf, path);
   let net: UNet;
   try {
     net = new UNet(unetConfigOf(config), 0);
   } catch (err) {
     throw new InputError(`${join(dir, CONFIG_FILE)}: ${(err as Error).message}`);
   }
+  let sha256: string;
   try {
-    importTorchState(net, tensors, path);
+    sha256 = await loadUNetWeights(net, dir, config, opts.weights ?? 'ema');
   } catch (err) {
     net.dispose();
     throw err;

@@ -66,7 +66,7 @@ const silu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(x));
 
 /** Zeroes a freshly built layer's weights (improved DDPM's zero_module: each residual branch starts at 0). */
 function zeroed<M extends Conv2d | Linear>(m: M): M {
-  m.weight.assign(tf.zerosLike(m.weight));
+  tf.tidy(() => m.weight.assign(tf.zerosLike(m.weight)));
   return m;
 }
 
@@ -222,8 +222,10 @@ export class UNet extends Module {
       const base = this.config.baseChannels;
       let emb = this.timeLinear2.forward(silu(this.timeLinear1.forward(timestepEmbedding(ctx.t, base)))); // [B, E]
       // Class embedding as one-hot · table: the same as a gather, with a plain matMul gradient.
-      emb = tf.add(emb, tf.matMul(tf.oneHot(tf.cast(ctx.y, 'int32'), numClasses + 1), this.classEmbed as tf.Tensor2D));
-      const ectx: EmbContext = { training: ctx.training, emb };
+      // (A model without classes has only the null row: it is added to every image.)
+      const cls = numClasses === 0 ? this.classEmbed : tf.matMul(tf.oneHot(tf.cast(ctx.y, 'int32'), numClasses + 1), this.classEmbed as tf.Tensor2D);
+      emb = tf.add(emb, cls);
+      const ectx: EmbContext = { training: ctx.training, dropoutSeed: ctx.dropoutSeed, emb };
 
       let h = this.convIn.forward(x);
       const hs = [h];

@@ -239,7 +239,8 @@ export class Dropout extends Module {
   }
   forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     if (!ctx.training || this.rate === 0) return x;
-    const keep = tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', this.seed + this.calls++), this.rate), x.dtype);
+    const seed = ctx.dropoutSeed === undefined ? this.seed + this.calls++ : (Math.imul(ctx.dropoutSeed >>> 0, 0x9e3779b1) ^ this.seed) >>> 0;
+    const keep = tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', seed), this.rate), x.dtype);
     return tf.mul(x, tf.div(keep, 1 - this.rate));
   }
 }

@@ -5,6 +5,12 @@ import * as tf from '@tensorflow/tfjs-core';
 export interface ForwardContext {
   /** Training mode: batch statistics in normalisation layers, running statistics updated, dropout on. */
   training: boolean;
+  /**
+   * Seed of this forward pass's dropout masks (each Dropout layer mixes in its own seed). Training loops
+   * derive it from (seed, step) so that a resumed run draws the masks a straight run draws; without it a
+   * layer counts its calls.
+   */
+  dropoutSeed?: number;
 }
 
 export abstract class Module {

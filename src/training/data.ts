@@ -37,6 +37,8 @@ export interface ImageSpec {
   width: number;
   channels: 1 | 3;
   resize: ResizePolicy;
+  /** With resize 'none': an image stored with the other channel count (gray vs colour) is an error, not converted. */
+  strictChannels?: boolean;
 }
 
 /**
@@ -116,7 +118,15 @@ export async function* labelled(samples: AsyncIterable<Sample>, labels: Labeler,
 
 /** Decodes one sample's image to `spec`. */
 export async function decodeSample(s: Sample, spec: ImageSpec): Promise<Uint8Array> {
-  return decodeImage(s.fields[imageField(s)], spec, s);
+  const bytes = s.fields[imageField(s)];
+  if (spec.strictChannels && spec.resize === 'none') {
+    const stored = (await probeImage(bytes, s)).channels >= 3 ? 3 : 1;
+    if (stored !== spec.channels) {
+      const kind = (c: number) => (c === 1 ? 'gray (1 channel)' : 'colour (3 channels)');
+      throw new InputError(`image is ${kind(stored)} but the model takes ${kind(spec.channels)} (choose a --resize policy to convert)`, s);
+    }
+  }
+  return decodeImage(bytes, spec, s);
 }
 
 /** The shape of the first image of a source: [H, W, C] with C = 1 for gray(+alpha), 3 for colour(+alpha). */

@@ -10,6 +10,7 @@
 // (augmentation, noise levels, label dropout) from subSeed(seed, 'batch', step), so the random state at
 // any point is a function of (step, pass) and a resumed run repeats the draws of a straight one exactly.
 import type * as tf from '@tensorflow/tfjs-core';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { BadInputs } from '../shards/bad.js';
@@ -106,6 +107,7 @@ export function newLoopState<T extends Record<string, unknown>>(kind: TaskKind, 
 }
 
 export async function runLoop<B>(task: TrainingTask<B>, state: LoopState, o: LoopOptions): Promise<LoopResult> {
+  await mkdir(o.outDir, { recursive: true });
   const s = state.settings;
   const params = task.parameters();
   const optimizer: Optimizer = createOptimizer(params, s.optimizer);

@@ -57,7 +57,7 @@ abstract class Base implements Optimizer {
     const key = `${p.name}.${kind}`;
     let v = this.slots.get(key);
     if (!v) {
-      v = tf.variable(tf.zerosLike(p.variable), false);
+      v = tf.tidy(() => tf.variable(tf.zerosLike(p.variable), false));
       this.slots.set(key, v);
     }
     return v;

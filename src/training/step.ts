@@ -105,7 +105,7 @@ export class Ema {
     readonly decay: number,
     readonly warmup: boolean,
   ) {
-    for (const [name, v] of params) this.shadow.set(name, tf.variable(v.clone(), false));
+    for (const [name, v] of params) this.shadow.set(name, tf.tidy(() => tf.variable(v.clone(), false)));
   }
 
   /** The decay used at update t (1-based). */
