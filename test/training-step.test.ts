@@ -144,3 +144,17 @@ test('train-classifier refuses a non-empty output directory without a checkpoint
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('progress on a terminal: one bar over a run by steps (from the resumed step) with loss and images/s, no accuracy', async () => {
+  const { createProgress } = await import('../src/training/progress.js');
+  const { PassThrough } = await import('node:stream');
+  const stream = Object.assign(new PassThrough(), { isTTY: true, columns: 200, cursorTo: () => true, clearLine: () => true, moveCursor: () => true });
+  let text = '';
+  stream.on('data', (b: Buffer) => (text += b.toString()));
+  const bar = createProgress('bar', stream as unknown as NodeJS.WritableStream);
+  bar.startEpoch(0, undefined, 10, { from: 4 });
+  bar.update(5, { loss: 0.25, imagesPerSec: 12 });
+  bar.stop();
+  assert.match(text, /steps \[.*\] 5\/10 \| loss 0\.2500 \| 12 img\/s/);
+  assert.doesNotMatch(text, /acc/);
+});

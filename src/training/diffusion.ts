@@ -23,8 +23,7 @@ import { diffusionFiles, loadDiffusionModel, loadUNetWeights, readDiffusionConfi
 import { labelled, probeFirstImage, scan, type Example, type ImageSpec, type Labeler, type SampleSource } from './data.js';
 import { LabelSet } from './labels.js';
 import { checkOutputDir, loadCheckpoint, type LoopSettings } from './checkpoint.js';
-import { newLoopState, runLoop, type LoopResult, type TrainingTask } from './loop.js';
-import type { ProgressMode } from './progress.js';
+import { newLoopState, runControls, runLoop, type LoopOptions, type LoopResult, type RunControls, type TrainingTask } from './loop.js';
 import type { MicroLoss } from './step.js';
 
 /**
@@ -77,7 +76,7 @@ export function unetConfigFrom(options: Record<string, OptionValue>, probed: () 
   })();
 }
 
-export interface FinetuneOptions {
+export interface FinetuneOptions extends RunControls {
   source: SampleSource;
   outDir: string;
   resume?: boolean;
@@ -104,13 +103,6 @@ export interface FinetuneOptions {
   shuffleBuffer?: number;
   resize?: ResizePolicy;
   skipBad?: boolean;
-  saveEvery?: number;
-  logEvery?: number;
-  progress?: ProgressMode;
-  prefetch?: number;
-  timeBudget?: number;
-  signal?: AbortSignal;
-  onStep?: (step: number, loss: number) => void;
   provenance?: Record<string, unknown>;
 }
 
@@ -343,19 +335,6 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   }
 }
 
-function loopOptions(o: FinetuneOptions, task: DiffusionTask, bad: BadInputs) {
-  return {
-    outDir: o.outDir,
-    source: o.source,
-    spec: task.spec(),
-    labels: task.labels,
-    bad,
-    saveEvery: o.saveEvery,
-    logEvery: o.logEvery,
-    progress: o.progress,
-    prefetch: o.prefetch,
-    timeBudget: o.timeBudget,
-    signal: o.signal,
-    onStep: o.onStep,
-  };
+function loopOptions(o: FinetuneOptions, task: DiffusionTask, bad: BadInputs): LoopOptions {
+  return { outDir: o.outDir, source: o.source, spec: task.spec(), labels: task.labels, bad, ...runControls(o) };
 }

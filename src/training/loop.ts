@@ -41,12 +41,8 @@ export interface TrainingTask<B> {
   evaluate?(): Promise<{ record: Record<string, number>; line: string } | undefined>;
 }
 
-export interface LoopOptions {
-  outDir: string;
-  source: SampleSource;
-  spec: ImageSpec;
-  labels: Labeler;
-  bad: BadInputs;
+/** How a run is driven and shown (not part of what it computes): shared by every task's options. */
+export interface RunControls {
   /** Checkpoint (and evaluate) every N steps; 0: at every epoch end (by epochs) or only at the end (by steps). */
   saveEvery?: number;
   /** A train log line every N steps; 0: once per epoch (by epochs) or every min(100, steps) steps. */
@@ -59,6 +55,20 @@ export interface LoopOptions {
   /** Checked after every step: stop at once, without saving (as a crash would). */
   signal?: AbortSignal;
   onStep?: (step: number, loss: number) => void;
+}
+
+/** The run controls of a task's options, for LoopOptions. */
+export function runControls(o: RunControls): RunControls {
+  const { saveEvery, logEvery, progress, prefetch, timeBudget, signal, onStep } = o;
+  return { saveEvery, logEvery, progress, prefetch, timeBudget, signal, onStep };
+}
+
+export interface LoopOptions extends RunControls {
+  outDir: string;
+  source: SampleSource;
+  spec: ImageSpec;
+  labels: Labeler;
+  bad: BadInputs;
   /** Continue from this checkpoint (its optimiser and moving-average state are loaded here). */
   resume?: LoadedCheckpoint;
 }
@@ -188,7 +198,7 @@ async function loop<B>(task: TrainingTask<B>, state: LoopState, o: LoopOptions, 
     return result(stopped);
   };
 
-  if (!byEpochs) progress.startEpoch(0, undefined, s.totalSteps);
+  if (!byEpochs) progress.startEpoch(0, undefined, s.totalSteps, { from: state.step });
   while (state.step < s.totalSteps && !(byEpochs && state.pass >= (s.epochs as number))) {
     if (byEpochs) progress.startEpoch(state.pass, s.epochs, stepsPerPass);
     let stepsInPass = 0;

@@ -19,8 +19,11 @@ export class JsonLog {
 }
 
 export interface ProgressSink {
-  /** A new epoch of `steps` steps (undefined when the pass length is unknown) begins. */
-  startEpoch(epoch: number, epochs: number | undefined, steps: number | undefined): void;
+  /**
+   * A new epoch of `steps` steps (undefined when the pass length is unknown) begins; or, with `run`, one bar
+   * over a whole run by steps, labelled "steps", starting at the step a resumed run continues from.
+   */
+  startEpoch(epoch: number, epochs: number | undefined, steps: number | undefined, run?: { from: number }): void;
   update(stepInEpoch: number, values: ProgressValues): void;
   /** A line shown under the bar, or printed. */
   line(text: string): void;
@@ -65,10 +68,10 @@ class Bar implements ProgressSink {
       cliProgress.Presets.shades_classic,
     );
   }
-  startEpoch(epoch: number, epochs: number | undefined, steps: number | undefined): void {
-    const label = epochLabel(epoch, epochs);
+  startEpoch(epoch: number, epochs: number | undefined, steps: number | undefined, run?: { from: number }): void {
+    const label = run ? 'steps' : epochLabel(epoch, epochs);
     if (this.started) this.bar.stop();
-    this.bar.start(steps ?? 0, 0, { label, loss: '-', acc: '', ips: '-' });
+    this.bar.start(steps ?? 0, run?.from ?? 0, { label, loss: '-', acc: '', ips: '-' });
     this.started = true;
   }
   update(stepInEpoch: number, v: ProgressValues): void {

@@ -28,11 +28,10 @@ import { softCrossEntropy } from './loss.js';
 import type { Optimizer } from './optim.js';
 import { resolveRecipe, type Recipe, type RecipeInput } from './recipe.js';
 import { checkOutputDir, loadCheckpoint, type LoopSettings } from './checkpoint.js';
-import { newLoopState, runLoop, type TrainingTask } from './loop.js';
-import type { ProgressMode } from './progress.js';
+import { newLoopState, runControls, runLoop, type LoopOptions, type RunControls, type TrainingTask } from './loop.js';
 import { optimizationStep, type MicroLoss } from './step.js';
 
-export interface TrainOptions {
+export interface TrainOptions extends RunControls {
   source: SampleSource;
   /** Validation samples, evaluated at every save point and at the end. */
   val?: SampleSource;
@@ -49,22 +48,10 @@ export interface TrainOptions {
   /** A label set to check the data against and extend (cas shares one between its runs). */
   labels?: LabelSet;
   skipBad?: boolean;
-  /** Checkpoint (and evaluate) every N steps; 0: at every epoch end (by epochs) or only at the end (by steps). */
-  saveEvery?: number;
-  /** A train log line every N steps; 0: once per epoch (by epochs) or every 100 steps (by steps). */
-  logEvery?: number;
-  progress?: ProgressMode;
-  /** Decodes in flight ahead of the training step (default 2 batches). */
-  prefetch?: number;
   /** Images per evaluation forward pass. */
   evalBatchSize?: number;
   /** Write into a non-empty --output that holds no checkpoint. */
   force?: boolean;
-  /** Seconds this run may train (then it stops at a step boundary and saves). */
-  timeBudget?: number;
-  /** Checked after every step: stop at once, without saving (as a crash would). */
-  signal?: AbortSignal;
-  onStep?: (step: number, loss: number) => void;
   provenance?: Record<string, unknown>;
 }
 
@@ -172,21 +159,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   return task.result(r, passSize);
 }
 
-function loopOptions(o: TrainOptions, task: ClassifierTask, bad: BadInputs, resize: ResizePolicy) {
-  return {
-    outDir: o.outDir,
-    source: o.source,
-    spec: task.spec(resize),
-    labels: task.labels,
-    bad,
-    saveEvery: o.saveEvery,
-    logEvery: o.logEvery,
-    progress: o.progress,
-    prefetch: o.prefetch,
-    timeBudget: o.timeBudget,
-    signal: o.signal,
-    onStep: o.onStep,
-  };
+function loopOptions(o: TrainOptions, task: ClassifierTask, bad: BadInputs, resize: ResizePolicy): LoopOptions {
+  return { outDir: o.outDir, source: o.source, spec: task.spec(resize), labels: task.labels, bad, ...runControls(o) };
 }
 
 /** Options given for a resumed run that differ from the checkpoint's recipe ('auto' and unset ones aside). */
