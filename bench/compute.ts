@@ -292,23 +292,34 @@ export async function run(opts: ComputeOptions = {}): Promise<void> {
   for (const r of rows) console.log(r);
 }
 
-function parseArgs(argv: string[]): ComputeOptions {
-  const o: ComputeOptions = {};
+/**
+ * Walks a bench's command line: `take(flag, value)` handles one flag (calling value() for its argument) and
+ * returns false for a flag it does not know, which is an error listing `known`.
+ */
+export function parseFlags(argv: string[], known: string, take: (flag: string, value: () => string) => boolean): void {
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    const flag = argv[i];
     const value = () => {
       const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
+      if (v === undefined) throw new Error(`${flag} needs a value`);
       return v;
     };
+    if (!take(flag, value)) throw new Error(`unknown argument ${flag} (known: ${known})`);
+  }
+}
+
+function parseArgs(argv: string[]): ComputeOptions {
+  const o: ComputeOptions = {};
+  parseFlags(argv, '--case NAME[,NAME] --batch N --warmup N --steps N --profile --no-torch', (a, value) => {
     if (a === '--case') o.cases = value().split(',');
     else if (a === '--warmup') o.warmup = Number(value());
     else if (a === '--steps') o.steps = Number(value());
     else if (a === '--batch') o.batch = Number(value());
     else if (a === '--profile') o.profile = true;
     else if (a === '--no-torch') o.torch = false;
-    else throw new Error(`unknown argument ${a} (known: --case NAME[,NAME] --batch N --warmup N --steps N --profile --no-torch)`);
-  }
+    else return false;
+    return true;
+  });
   const known = cases.map((c) => c.name);
   for (const c of o.cases ?? []) if (!known.includes(c)) throw new Error(`unknown case ${c} (known: ${known.join(', ')})`);
   return o;
@@ -318,13 +329,15 @@ function parseArgs(argv: string[]): ComputeOptions {
 export function runIfMain<O>(moduleUrl: string, run: (o: O) => Promise<void>, parse: (argv: string[]) => O): void {
   if (!process.argv[1] || fileURLToPath(moduleUrl) !== process.argv[1]) return;
   // Exit explicitly: the WASM backend's pthread workers can keep the event loop alive after the run.
-  run(parse(process.argv.slice(2))).then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err instanceof Error ? err.message : err);
-      process.exit(1);
-    },
-  );
+  Promise.resolve()
+    .then(() => run(parse(process.argv.slice(2))))
+    .then(
+      () => process.exit(0),
+      (err) => {
+        console.error(err instanceof Error ? err.message : err);
+        process.exit(1);
+      },
+    );
 }
 
 runIfMain(import.meta.url, run, parseArgs);

@@ -22,23 +22,14 @@ import { NETWORK_BATCH } from '../src/diffusion/generate.js';
 import { samplers } from '../src/diffusion/samplers.js';
 import { karrasSigmas } from '../src/diffusion/sigmas.js';
 import { Rng } from '../src/util/rng.js';
-import { median, runIfMain, runTorch } from './compute.js';
+import { UNET_PRESETS } from '../src/training/diffusion.js';
+import { median, parseFlags, runIfMain, runTorch } from './compute.js';
 
 const SAMPLER_STEPS = 50;
 const GUIDANCE = 1.5;
 
-/** The fmnist preset (about 1.5M parameters); torch_bench.py's FMNIST_PRESET is the same network. */
-const FMNIST: UNetConfig = {
-  imageSize: 28,
-  inChannels: 1,
-  numClasses: 10,
-  baseChannels: 32,
-  channelMult: [1, 2, 2],
-  numResBlocks: 2,
-  attentionHeads: 4,
-  dropout: 0.1,
-  groups: 8,
-};
+/** finetune's fmnist preset with 10 classes; torch_bench.py's FMNIST_PRESET is the same network. */
+const FMNIST: UNetConfig = { ...UNET_PRESETS.fmnist, numClasses: 10 };
 
 export interface SamplingOptions {
   batches?: number[];
@@ -110,16 +101,16 @@ export async function run(opts: SamplingOptions = {}): Promise<void> {
       const ours = timeSynthaug(net, batch, o);
       const rate = batch / ((SAMPLER_STEPS * ours.stepMs) / 1000);
       if (rate > best.rate) best = { batch, rate };
-      console.log(`batch ${batch}: synthaug ${o.full ? 'run' : 'steps'} ${ours.steps.map((t) => t.toFixed(0)).join(', ')} ms → ${rate.toFixed(2)} images/s for ${SAMPLER_STEPS} steps`);
+      console.log(`batch ${batch}: synthaug ${o.full ? 'run' : 'steps'} ${ours.steps.map((t) => t.toFixed(0)).join(', ')} ms → ${rate.toPrecision(3)} images/s for ${SAMPLER_STEPS} steps`);
       const torch = o.torch ? runTorch({ name: 'unet-sample', batch }, Math.max(o.warmup, 1), Math.max(o.steps, 3)) : { skipped: 'disabled (--no-torch)' };
       if (torch.imagesPerSec === undefined) {
         console.log(`batch ${batch}: PyTorch skipped: ${torch.skipped}`);
-        rows.push(`${String(batch).padStart(5)} ${rate.toFixed(2).padStart(10)} ${'-'.padStart(10)} ${'-'.padStart(7)}`);
+        rows.push(`${String(batch).padStart(5)} ${rate.toPrecision(3).padStart(10)} ${'-'.padStart(10)} ${'-'.padStart(7)}`);
         continue;
       }
       const torchRate = torch.imagesPerSec / SAMPLER_STEPS; // its figure is images per step
-      console.log(`batch ${batch}: PyTorch ${torch.torch} (${torch.threads} threads, ISA ${torch.isa}, ${torch.numParameters?.toLocaleString('en')} parameters) median ${torch.medianMs?.toFixed(0)} ms → ${torchRate.toFixed(2)} images/s`);
-      rows.push(`${String(batch).padStart(5)} ${rate.toFixed(2).padStart(10)} ${torchRate.toFixed(2).padStart(10)} ${(rate / torchRate).toFixed(2).padStart(7)}`);
+      console.log(`batch ${batch}: PyTorch ${torch.torch} (${torch.threads} threads, ISA ${torch.isa}, ${torch.numParameters?.toLocaleString('en')} parameters) median ${torch.medianMs?.toFixed(0)} ms → ${torchRate.toPrecision(3)} images/s`);
+      rows.push(`${String(batch).padStart(5)} ${rate.toPrecision(3).padStart(10)} ${torchRate.toPrecision(3).padStart(10)} ${(rate / torchRate).toFixed(2).padStart(7)}`);
     }
   } finally {
     net.dispose();
@@ -127,26 +118,21 @@ export async function run(opts: SamplingOptions = {}): Promise<void> {
   console.log(`\nguided sampling, ${SAMPLER_STEPS} steps, 28x28x1 fmnist U-Net (images/s)`);
   console.log(`${'batch'.padStart(5)} ${'synthaug'.padStart(10)} ${'PyTorch'.padStart(10)} ${'ratio'.padStart(7)}`);
   for (const r of rows) console.log(r);
-  console.log(`fastest synthaug batch: ${best.batch} (${best.rate.toFixed(2)} images/s)`);
+  console.log(`fastest synthaug batch: ${best.batch} (${best.rate.toPrecision(3)} images/s)`);
 }
 
 function parseArgs(argv: string[]): SamplingOptions {
   const o: SamplingOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  parseFlags(argv, '--batches N[,N] --network-batch N --warmup N --steps N --full --no-torch', (a, value) => {
     if (a === '--batches') o.batches = value().split(',').map(Number);
     else if (a === '--network-batch') o.networkBatch = Number(value());
     else if (a === '--warmup') o.warmup = Number(value());
     else if (a === '--steps') o.steps = Number(value());
     else if (a === '--full') o.full = true;
     else if (a === '--no-torch') o.torch = false;
-    else throw new Error(`unknown argument ${a} (known: --batches N[,N] --network-batch N --warmup N --steps N --full --no-torch)`);
-  }
+    else return false;
+    return true;
+  });
   if (o.batches?.some((b) => !Number.isInteger(b) || b < 1)) throw new Error('--batches takes positive integers');
   return o;
 }

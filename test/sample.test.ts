@@ -99,6 +99,28 @@ test('an unknown class is an error listing the model\'s classes (exit 1); bad op
   assert.equal(missing.code, 1, missing.stderr);
 });
 
+test('a model trained without labels samples unconditionally: no cls, guidance 0, a warning', async () => {
+  const dir = join(work, 'uncond');
+  const cfg = { ...defaultUNetConfig, baseChannels: 8, groups: 4, numResBlocks: 1, dropout: 0, imageSize: 8, inChannels: 1, numClasses: 0, channelMult: [1, 2] };
+  const net = new UNet(cfg, 3);
+  await saveDiffusionModel(dir, net, net.stateDict(), {
+    classNames: [],
+    conditional: false,
+    formulation: { name: 'edm', ...EDM_DEFAULTS },
+    labelMap: { init: null, rows: [] },
+    emaDecay: 0.999,
+  });
+  net.dispose();
+  const grid = join(work, 'uncond.png');
+  const r = await runCli(['sample', '-m', dir, '--backend', 'cpu', '--steps', '2', '--per-class', '2', '--guidance', '2', '--grid', grid]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /trained without labels/);
+  const samples = await collect(readTar(fromArray([r.stdout]), '-'));
+  assert.equal(samples.length, 2);
+  assert.ok(samples.every((s) => s.fields.cls === undefined && meta(s).class === undefined && meta(s).guidance === 0));
+  assert.equal((await probeImage(readFileSync(grid))).height, 16 + 2 + 2, 'one row');
+});
+
 test('-o pattern --max-count writes shards; --grid writes one labelled row per class', async () => {
   const grid = join(work, 'grid.png');
   const r = await runCli(['sample', '-m', modelDir, '--backend', 'cpu', '--steps', '2', '--per-class', '2', '-o', join(work, 'synth-%06d.tar'), '--max-count', '4', '--grid', grid, '--grid-columns', '2']);

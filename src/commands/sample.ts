@@ -97,19 +97,22 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     debug(`backend ${backend.name}`);
     const model = await loadDiffusionModel(args.model, { weights });
     try {
-      const classes = resolveClasses(args.classes, model.classNames, args.model);
-      const conditional = model.config.conditional;
+      const conditional = model.config.conditional && model.classNames.length > 0;
+      if (!conditional && args.classes !== undefined) throw new InputError(`${args.model} was trained without labels: it has no classes for --classes`);
+      const classes = conditional ? resolveClasses(args.classes, model.classNames, args.model) : [];
       if (!conditional && guidance !== 0) {
         warn(`${args.model} was trained without labels: sampling unconditionally (--guidance 0), without cls`);
         guidance = 0;
       }
-      const total = count ?? perClass! * classes.length;
+      const total = count ?? perClass! * Math.max(classes.length, 1);
       const indices: number[] = [];
       for (let g = shardIndex; g < total; g += numShards) indices.push(g);
       const classOf = (g: number) => (conditional ? gen.classOfIndex(classes, g) : model.denoiser.numClasses);
       const [h, w] = model.denoiser.imageShape;
       const c = model.denoiser.imageShape[2] as 1 | 3;
-      const grid = new Map<number, Uint8Array[]>(classes.map((k) => [k, []]));
+      // --grid rows: one per class of --classes, or one row for an unconditional model (key −1).
+      const rowKeys = conditional ? classes.filter((k, i) => classes.indexOf(k) === i) : [-1];
+      const grid = new Map<number, Uint8Array[]>(rowKeys.map((k) => [k, []]));
       const { encodePng } = await import('../images/codec.js');
       const started = performance.now();
       let batches = 0;
@@ -127,7 +130,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       async function* samples(): AsyncGenerator<Sample> {
         for await (const image of gen.generateImages(model.denoiser, indices, classOf, options)) {
           const label = conditional ? image.label : undefined;
-          if (args.grid !== undefined && label !== undefined && (grid.get(label)?.length ?? gridColumns) < gridColumns) grid.get(label)!.push(image.pixels);
+          const row = grid.get(label ?? -1)!;
+          if (args.grid !== undefined && row.length < gridColumns) row.push(image.pixels);
           const fields: Record<string, Buffer> = { png: encodePng(image.pixels, { width: w, height: h, channels: c }) };
           if (label !== undefined) fields.cls = Buffer.from(String(label));
           yield withMeta(
@@ -151,7 +155,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       warn(`sampled ${result.samples} images in ${secs.toFixed(1)} s (${(result.samples / secs).toFixed(2)} images/s, ${sampler}, ${steps} steps, backend ${backend.name})`);
       if (args.grid !== undefined) {
         const { contactSheet } = await import('../images/contact-sheet.js');
-        const rows = classes.filter((k, i) => classes.indexOf(k) === i).map((k) => ({ label: model.classNames[k], images: grid.get(k)! }));
+        const rows = rowKeys.map((k) => ({ label: k < 0 ? 'unconditional' : model.classNames[k], images: grid.get(k)! }));
         // Written under a temporary name and renamed, so that an interrupted run leaves no half-written file.
         const tmp = `${args.grid}.tmp-${process.pid}`;
         await writeFile(tmp, contactSheet(rows, { width: w, height: h, channels: c }).toPng());
