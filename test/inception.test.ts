@@ -10,8 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { FIDInceptionV3, INCEPTION_CLASSES, INCEPTION_FEATURES } from '../src/models/inception.js';
-import { fromTorchLayout } from '../src/models/torch.js';
-import { formula, formulaTensor, torchShape } from './helpers/inception-formula.js';
+import { formula, loadFormulaWeights } from './helpers/inception-formula.js';
 import { relErr } from '../src/backend/compare.js';
 
 interface Case {
@@ -45,14 +44,7 @@ test('FID Inception-v3 has the state-dict names and parameter count of the PyTor
 test('FID Inception-v3 with formula weights matches PyTorch on pool features and logits (rel. 1e-3)', () => {
   const net = new FIDInceptionV3();
   try {
-    const weights = new Map<string, tf.Tensor>();
-    for (const [name, v] of net.stateDict()) {
-      const t = formulaTensor(name, torchShape(name, v.shape));
-      weights.set(name, fromTorchLayout(name, t));
-      t.dispose();
-    }
-    net.loadStateDict(weights);
-    for (const t of weights.values()) t.dispose();
+    loadFormulaWeights(net);
 
     const before = tf.memory().numTensors;
     for (const c of fixture.cases) {

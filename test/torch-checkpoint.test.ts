@@ -74,3 +74,15 @@ test('pickle VM: hand-written opcodes (protocol 0 GLOBAL + REDUCE refused; plain
   assert.equal(list[4], null);
   assert.deepEqual([...(list[5] as Buffer[])].map((b) => b.toString()), ['xy']);
 });
+
+test('convert-weights and --inception-weights check names against the FID network (exit 1 naming the file)', async () => {
+  const { runCli } = await import('./helpers/cli.js');
+  const wrong = `${dir}state_zip.pt`;
+  const r = await runCli(['convert-weights', wrong, '-o', '/tmp/synthaug-never-written.safetensors']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /state_zip\.pt: weights do not match the architecture: missing \[Conv2d_1a_3x3\.conv\.weight/);
+  assert.equal(existsSync('/tmp/synthaug-never-written.safetensors'), false);
+  const f = await runCli(['fid', `${dir}`, `${dir}`, '--inception-weights', `${dir}hostile_system.pt`]);
+  assert.equal(f.code, 1);
+  assert.match(f.stderr, /refusing to load the Python object posix\.system/);
+});

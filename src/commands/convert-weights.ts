@@ -7,22 +7,26 @@ import { FIDInceptionV3 } from '../models/inception.js';
 import { importTorchState } from '../models/torch.js';
 import { readWeightTensors } from '../models/inception-extractor.js';
 import { writeStdout } from './common.js';
+import { initBackend, type BackendChoice } from '../backend/index.js';
+import { backendOption } from '../backend/cli.js';
 
 interface ConvertArgs {
   input: string;
   output: string;
+  backend: BackendChoice;
 }
 
 export const convertWeightsCommand: CommandModule<object, ConvertArgs> = {
   command: 'convert-weights <input>',
   describe: 'Convert pt_inception-2015-12-05-6726825d.pth (a PyTorch checkpoint) to safetensors, checking names and shapes',
   builder: (y: Argv) =>
-    y
+    backendOption(y)
       .positional('input', { type: 'string', demandOption: true, describe: 'The PyTorch checkpoint (.pth)' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'The .safetensors file to write' })
       .example('$0 convert-weights pt_inception-2015-12-05-6726825d.pth -o inception.safetensors', '') as unknown as Argv<ConvertArgs>,
   handler: async (args) => {
     const tensors = await readWeightTensors(args.input);
+    await initBackend(args.backend);
     const net = new FIDInceptionV3();
     try {
       importTorchState(net, tensors, args.input); // names and shapes must be the FID network's

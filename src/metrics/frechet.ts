@@ -17,9 +17,9 @@ const OFFSET_EPS = 1e-6;
 
 /** tr √(Σ1 Σ2) for symmetric PSD Σ1, Σ2 (n×n). */
 export function traceSqrtProduct(sigma1: Float64Array, sigma2: Float64Array, n: number): number {
-  const { b, rank } = pivotedCholesky(sigma1, n);
+  const { l, perm, rank } = pivotedCholesky(sigma1, n);
   if (rank === 0) return 0;
-  const eig = symmetricEigenvalues(congruence(sigma2, b, n, rank), rank);
+  const eig = symmetricEigenvalues(congruence(sigma2, l, perm, n, rank), rank);
   let tr = 0;
   for (const l of eig) tr += l > 0 ? Math.sqrt(l) : 0;
   return tr;

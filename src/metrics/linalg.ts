@@ -5,8 +5,11 @@
 //   symmetricEigenvalues: Householder reduction to tridiagonal form, then the implicit QL algorithm with
 //                    Wilkinson shifts (Golub & Van Loan, Matrix Computations, §8.3), eigenvalues only.
 
-/** Σ (n×n, symmetric PSD) → B = P·L, n×r row-major, with Σ ≈ B Bᵀ and r the numerical rank. */
-export function pivotedCholesky(sigma: Float64Array, n: number): { b: Float64Array; rank: number } {
+/**
+ * Σ (n×n, symmetric PSD) → Σ ≈ B Bᵀ with B = P·L: L [n, r] lower triangular in pivoted row order (row i of L is
+ * row perm[i] of B), r the numerical rank. Returns L, perm, and B [n, r] row-major.
+ */
+export function pivotedCholesky(sigma: Float64Array, n: number): { b: Float64Array; l: Float64Array; perm: Int32Array; rank: number } {
   const a = Float64Array.from(sigma); // rows/cols permuted in place; L fills the lower triangle
   const perm = Int32Array.from({ length: n }, (_, i) => i);
   const diag = new Float64Array(n); // remaining pivots Σ[i,i] − Σ_j L[i,j]², in permuted order
@@ -30,24 +33,40 @@ export function pivotedCholesky(sigma: Float64Array, n: number): { b: Float64Arr
     const rowK = k * n;
     a[rowK + k] = lkk;
     const inv = 1 / lkk;
-    // left-looking: L[i,k] = (Σ[i,k] − L[i,:k]·L[k,:k]) / L[k,k], a dot product of two contiguous rows
-    for (let i = k + 1; i < n; i++) {
+    // left-looking: L[i,k] = (Σ[i,k] − L[i,:k]·L[k,:k]) / L[k,k], dot products of contiguous rows, 4 rows at a time
+    let i = k + 1;
+    for (; i + 3 < n; i += 4) {
+      const r0 = i * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
+      let s0 = a[r0 + k], s1 = a[r1 + k], s2 = a[r2 + k], s3 = a[r3 + k];
+      for (let j = 0; j < k; j++) {
+        const lk = a[rowK + j];
+        s0 -= a[r0 + j] * lk;
+        s1 -= a[r1 + j] * lk;
+        s2 -= a[r2 + j] * lk;
+        s3 -= a[r3 + j] * lk;
+      }
+      a[r0 + k] = s0 * inv;
+      a[r1 + k] = s1 * inv;
+      a[r2 + k] = s2 * inv;
+      a[r3 + k] = s3 * inv;
+    }
+    for (; i < n; i++) {
       const rowI = i * n;
       let s = a[rowI + k];
       for (let j = 0; j < k; j++) s -= a[rowI + j] * a[rowK + j];
-      const l = s * inv;
-      a[rowI + k] = l;
-      diag[i] -= l * l;
+      a[rowI + k] = s * inv;
     }
+    for (let q = k + 1; q < n; q++) diag[q] -= a[q * n + k] * a[q * n + k];
     rank++;
   }
+  const l = new Float64Array(n * rank);
   const b = new Float64Array(n * rank);
   for (let i = 0; i < n; i++) {
-    const out = perm[i] * rank;
     const row = i * n;
-    for (let j = 0; j < Math.min(i + 1, rank); j++) b[out + j] = a[row + j];
+    for (let j = 0; j < Math.min(i + 1, rank); j++) l[i * rank + j] = a[row + j];
+    b.set(l.subarray(i * rank, (i + 1) * rank), perm[i] * rank);
   }
-  return { b, rank };
+  return { b, l, perm, rank };
 }
 
 /** Swaps rows and columns k and m of the n×n matrix a (a symmetric permutation). */
@@ -56,39 +75,66 @@ function swapSymmetric(a: Float64Array, n: number, k: number, m: number): void {
   for (let i = 0; i < n; i++) [a[i * n + k], a[i * n + m]] = [a[i * n + m], a[i * n + k]];
 }
 
-/** Bᵀ S B for S n×n symmetric and B n×r (row-major): the r×r symmetric result. */
-export function congruence(s: Float64Array, b: Float64Array, n: number, r: number): Float64Array {
-  // T = S B  [n, r], then M = Bᵀ T  [r, r]; both with contiguous inner loops.
-  const t = new Float64Array(n * r);
+/**
+ * Bᵀ S B for S n×n symmetric and B = P·L from pivotedCholesky (given as L, lower triangular in pivoted row order
+ * [n, r], and perm): the r×r symmetric result, computed as Lᵀ (Pᵀ S P) L with the zeros of L skipped.
+ */
+export function congruence(s: Float64Array, l: Float64Array, perm: Int32Array, n: number, r: number): Float64Array {
+  const sp = new Float64Array(n * n); // Pᵀ S P
   for (let i = 0; i < n; i++) {
-    const ti = i * r;
-    const si = i * n;
-    for (let k = 0; k < n; k++) {
-      const sik = s[si + k];
-      if (sik === 0) continue;
-      const bk = k * r;
-      for (let j = 0; j < r; j++) t[ti + j] += sik * b[bk + j];
-    }
+    const src = perm[i] * n;
+    for (let k = 0; k < n; k++) sp[i * n + k] = s[src + perm[k]];
   }
+  const lt = transpose(l, n, r); // [r, n]; row j is zero before column j
+  // Tᵀ [r, n]: Tᵀ[j, i] = Σ_{k ≥ j} Lᵀ[j, k] S'[i, k]
+  const tt = new Float64Array(r * n);
+  gemmNT(lt, sp, tt, r, n, n, (j0) => j0, false);
+  // M = Lᵀ T [r, r]: M[i, j] = Σ_{k ≥ i} Lᵀ[i, k] Tᵀ[j, k], upper triangle then mirrored
   const m = new Float64Array(r * r);
-  for (let k = 0; k < n; k++) {
-    const bk = k * r;
-    for (let i = 0; i < r; i++) {
-      const bki = b[bk + i];
-      if (bki === 0) continue;
-      const mi = i * r;
-      for (let j = 0; j < r; j++) m[mi + j] += bki * t[bk + j];
-    }
-  }
-  // symmetrise away rounding differences
-  for (let i = 0; i < r; i++) {
-    for (let j = 0; j < i; j++) {
-      const v = 0.5 * (m[i * r + j] + m[j * r + i]);
-      m[i * r + j] = v;
-      m[j * r + i] = v;
-    }
-  }
+  gemmNT(lt, tt, m, r, r, n, (i0) => i0, true);
+  for (let i = 0; i < r; i++) for (let j = 0; j < i; j++) m[i * r + j] = m[j * r + i];
   return m;
+}
+
+function transpose(x: Float64Array, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x[i * cols + j];
+  return out;
+}
+
+/**
+ * C[i, j] = Σ_{k ≥ start(i0)} A[i, k]·B[j, k] for A [ra, kn], B [rb, kn], C [ra, rb] (row-major, dot products of
+ * contiguous rows), in 4×4 blocks of (i, j) with 16 running sums; `start(i0)` is a lower bound of the non-zero
+ * columns of rows i0..i0+3 of A; `upper`: only blocks with j ≥ i are needed.
+ */
+function gemmNT(a: Float64Array, b: Float64Array, c: Float64Array, ra: number, rb: number, kn: number, start: (i0: number) => number, upper: boolean): void {
+  for (let i0 = 0; i0 < ra; i0 += 4) {
+    const k0 = Math.min(start(i0), kn);
+    const ni = Math.min(4, ra - i0);
+    const a0 = i0 * kn;
+    const a1 = (i0 + Math.min(1, ni - 1)) * kn;
+    const a2 = (i0 + Math.min(2, ni - 1)) * kn;
+    const a3 = (i0 + Math.min(3, ni - 1)) * kn;
+    for (let j0 = upper ? i0 - (i0 % 4) : 0; j0 < rb; j0 += 4) {
+      const nj = Math.min(4, rb - j0);
+      const b0 = j0 * kn;
+      const b1 = (j0 + Math.min(1, nj - 1)) * kn;
+      const b2 = (j0 + Math.min(2, nj - 1)) * kn;
+      const b3 = (j0 + Math.min(3, nj - 1)) * kn;
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      for (let k = k0; k < kn; k++) {
+        const x0 = a[a0 + k], x1 = a[a1 + k], x2 = a[a2 + k], x3 = a[a3 + k];
+        const y0 = b[b0 + k], y1 = b[b1 + k], y2 = b[b2 + k], y3 = b[b3 + k];
+        c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
+        c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
+        c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3;
+        c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3;
+      }
+      const block = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
+      for (let di = 0; di < ni; di++) for (let dj = 0; dj < nj; dj++) c[(i0 + di) * rb + j0 + dj] = block[di * 4 + dj];
+    }
+  }
 }
 
 /** Eigenvalues of a symmetric n×n matrix (row-major; only the lower triangle is read), in no particular order. */
@@ -96,44 +142,141 @@ export function symmetricEigenvalues(matrix: Float64Array, n: number): Float64Ar
   const a = Float64Array.from(matrix);
   const d = new Float64Array(n);
   const e = new Float64Array(n); // e[i] couples d[i] and d[i+1]
-  const v = new Float64Array(n);
-  const p = new Float64Array(n);
-  // Householder: for k = 0..n-3 zero A[k+2.., k] with a reflector on rows/cols k+1..n-1.
-  for (let k = 0; k < n - 2; k++) {
-    const m = n - k - 1; // size of the trailing block
-    let norm = 0;
-    for (let i = k + 1; i < n; i++) norm = Math.hypot(norm, a[i * n + k]);
-    d[k] = a[k * n + k];
-    if (norm === 0) {
-      e[k] = 0;
-      continue;
-    }
-    const x0 = a[(k + 1) * n + k];
-    const alpha = x0 > 0 ? -norm : norm;
-    // v = x − alpha e1, H = I − 2 v vᵀ / (vᵀv)
-    for (let i = 0; i < m; i++) v[i] = a[(k + 1 + i) * n + k];
-    v[0] -= alpha;
-    let vv = 0;
-    for (let i = 0; i < m; i++) vv += v[i] * v[i];
-    e[k] = alpha;
-    if (vv === 0) continue;
-    const beta = 2 / vv;
-    // p = beta A22 v; w = p − (beta pᵀv / 2) v; A22 −= v wᵀ + w vᵀ
-    for (let i = 0; i < m; i++) {
-      const row = (k + 1 + i) * n + k + 1;
-      let s = 0;
-      for (let j = 0; j < m; j++) s += a[row + j] * v[j];
-      p[i] = beta * s;
-    }
-    let pv = 0;
-    for (let i = 0; i < m; i++) pv += p[i] * v[i];
-    const c = (beta * pv) / 2;
-    for (let i = 0; i < m; i++) p[i] -= c * v[i];
-    for (let i = 0; i < m; i++) {
-      const row = (k + 1 + i) * n + k + 1;
+  tridiagonalize(a, n, d, e);
+  tridiagonalQL(d, e, n);
+  return d;
+}
+
+/**
+ * The reflector of step k: v (length n−k−1) with H = I − beta v vᵀ mapping column k below the diagonal to
+ * (alpha, 0, …, 0). beta = 0 when the column is already zero.
+ */
+function reflector(a: Float64Array, n: number, k: number, v: Float64Array): { alpha: number; beta: number } {
+  const m = n - k - 1;
+  let ss = 0;
+  for (let i = 0; i < m; i++) {
+    const x = a[(k + 1 + i) * n + k];
+    v[i] = x;
+    ss += x * x;
+  }
+  const norm = Math.sqrt(ss);
+  if (norm === 0) {
+    v.fill(0, 0, m);
+    return { alpha: 0, beta: 0 };
+  }
+  const alpha = v[0] > 0 ? -norm : norm;
+  v[0] -= alpha;
+  let vv = 0;
+  for (let i = 0; i < m; i++) vv += v[i] * v[i];
+  return { alpha, beta: vv === 0 ? 0 : 2 / vv };
+}
+
+/**
+ * Householder reduction of the symmetric matrix in `a` (lower triangle, overwritten) to the tridiagonal (d, e).
+ * Step k: p = beta A22 v, w = p − (beta pᵀv / 2) v, A22 −= v wᵀ + w vᵀ. The update of step k and the product
+ * A22' v' of step k+1 share one pass over the trailing lower triangle (the next reflector needs only the first
+ * updated column), which halves the memory traffic of the plain two-pass form.
+ */
+function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array): void {
+  let v = new Float64Array(n);
+  let p = new Float64Array(n);
+  let v2 = new Float64Array(n);
+  let p2 = new Float64Array(n);
+  const w = new Float64Array(n);
+  if (n >= 3) {
+    const r = reflector(a, n, 0, v);
+    d[0] = a[0];
+    e[0] = r.alpha;
+    let beta = r.beta;
+    // p = A22 v for the block rows/cols 1..n-1, from its lower triangle
+    const m0 = n - 1;
+    p.fill(0, 0, m0);
+    for (let i = 0; i < m0; i++) {
+      const row = (1 + i) * n + 1;
       const vi = v[i];
-      const wi = p[i];
-      for (let j = 0; j < m; j++) a[row + j] -= vi * p[j] + wi * v[j];
+      let s = a[row + i] * vi;
+      for (let j = 0; j < i; j++) {
+        const aij = a[row + j];
+        s += aij * v[j];
+        p[j] += aij * vi;
+      }
+      p[i] += s;
+    }
+    for (let k = 0; k < n - 2; k++) {
+      const m = n - k - 1;
+      const off = k + 1;
+      let pv = 0;
+      for (let i = 0; i < m; i++) {
+        p[i] *= beta;
+        pv += p[i] * v[i];
+      }
+      const c = (beta * pv) / 2;
+      for (let i = 0; i < m; i++) w[i] = p[i] - c * v[i];
+      if (k + 1 < n - 2) {
+        // first column of the block, then the next reflector from it
+        const v0 = v[0];
+        const w0 = w[0];
+        for (let i = 0; i < m; i++) a[(off + i) * n + off] -= v[i] * w0 + w[i] * v0;
+        const r2 = reflector(a, n, off, v2);
+        d[k + 1] = a[off * n + off];
+        e[k + 1] = r2.alpha;
+        // one pass: rows i = 1..m-1 of the block, columns 1..i: update, then accumulate p2 = A22' v2
+        // (two rows at a time, sharing the loads of v, w, v2 and p2)
+        p2.fill(0, 0, m - 1);
+        let i = 1;
+        for (; i + 1 < m; i += 2) {
+          const rowA = (off + i) * n + off;
+          const rowB = rowA + n;
+          const va = v[i], wa = w[i], ua = v2[i - 1];
+          const vb = v[i + 1], wb = w[i + 1], ub = v2[i];
+          let sa = 0;
+          let sb = 0;
+          for (let j = 1; j < i; j++) {
+            const vj = v[j];
+            const wj = w[j];
+            const uj = v2[j - 1];
+            const x = a[rowA + j] - (va * wj + wa * vj);
+            const y = a[rowB + j] - (vb * wj + wb * vj);
+            a[rowA + j] = x;
+            a[rowB + j] = y;
+            sa += x * uj;
+            sb += y * uj;
+            p2[j - 1] += x * ua + y * ub;
+          }
+          const xd = a[rowA + i] - 2 * va * wa; // A's diagonal
+          a[rowA + i] = xd;
+          const y = a[rowB + i] - (vb * wa + wb * va); // B at A's column
+          a[rowB + i] = y;
+          const yd = a[rowB + i + 1] - 2 * vb * wb; // B's diagonal
+          a[rowB + i + 1] = yd;
+          p2[i - 1] += sa + xd * ua + y * ub;
+          p2[i] += sb + y * ua + yd * ub;
+        }
+        for (; i < m; i++) {
+          const row = (off + i) * n + off;
+          const vi = v[i];
+          const wi = w[i];
+          const ui = v2[i - 1];
+          let s = 0;
+          for (let j = 1; j < i; j++) {
+            const aij = a[row + j] - (vi * w[j] + wi * v[j]);
+            a[row + j] = aij;
+            s += aij * v2[j - 1];
+            p2[j - 1] += aij * ui;
+          }
+          const aii = a[row + i] - 2 * vi * wi;
+          a[row + i] = aii;
+          p2[i - 1] += s + aii * ui;
+        }
+        [v, v2] = [v2, v];
+        [p, p2] = [p2, p];
+        beta = r2.beta;
+      } else {
+        for (let i = 0; i < m; i++) {
+          const row = (off + i) * n + off;
+          for (let j = 0; j <= i; j++) a[row + j] -= v[i] * w[j] + w[i] * v[j];
+        }
+      }
     }
   }
   if (n >= 2) {
@@ -142,8 +285,6 @@ export function symmetricEigenvalues(matrix: Float64Array, n: number): Float64Ar
   }
   if (n >= 1) d[n - 1] = a[(n - 1) * n + n - 1];
   e[n - 1] = 0;
-  tridiagonalQL(d, e, n);
-  return d;
 }
 
 /** Implicit QL with Wilkinson shifts on the tridiagonal (d, e); d becomes the eigenvalues. */
