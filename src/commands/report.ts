@@ -5,8 +5,6 @@ import { mkdir } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic.js';
 import { join } from 'node:path';
 import { warn } from '../log.js';
-import { readResults, tabulate } from '../report/results.js';
-import { accuracyChart, CHART_FILES, guidanceChart, renderMarkdown } from '../report/render.js';
 
 interface ReportArgs {
   results: string;
@@ -24,6 +22,11 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .option('title', { type: 'string', default: 'Synthetic data from diffusion models: results', describe: 'Title of the markdown page' })
       .example('$0 report runs/fmnist/results -o runs/fmnist/report', '') as unknown as Argv<ReportArgs>,
   handler: async (args) => {
+    // Loaded here, not at start-up: the charts pull in the image codec.
+    const [{ readResults, tabulate }, { accuracyChart, CHART_FILES, guidanceChart, renderMarkdown }] = await Promise.all([
+      import('../report/results.js'),
+      import('../report/render.js'),
+    ]);
     const tree = await readResults(args.results);
     const tables = tabulate(tree);
     await mkdir(args.output, { recursive: true });
