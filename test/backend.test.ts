@@ -8,6 +8,7 @@ import yargs from 'yargs';
 import * as tf from '@tensorflow/tfjs-core';
 import { defaultBackend, initBackend } from '../src/backend/index.js';
 import { backendOption } from '../src/backend/cli.js';
+import { loadAddon } from '../src/backend/native/kernels.js';
 import { UsageError } from '../src/errors.js';
 import { createClassifier } from '../src/models/registry.js';
 import { Rng } from '../src/util/rng.js';
@@ -21,15 +22,31 @@ const nativeInstalled = (() => {
   }
 })();
 
+const nativeBuilt = (() => {
+  try {
+    loadAddon();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 describe('backend ladder', () => {
-  test('auto falls through the absent native bindings to WASM and says why', async (t) => {
+  test('auto falls through the absent tfjs-node bindings to native (where built) or WASM and says why', async (t) => {
     if (nativeInstalled) return t.skip('@tensorflow/tfjs-node is installed here');
     const info = await initBackend('auto');
     assert.equal(info.name, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
-    assert.match(info.reasons[0], /@tensorflow\/tfjs-node-gpu unavailable/);
-    assert.match(info.reasons[1], /@tensorflow\/tfjs-node unavailable/);
-    assert.match(info.reasons.at(-1)!, /^using wasm/);
+    assert.match(info.reasons[0], /@tensorflow\/tfjs-node-gpu unavailable: .*\(to get it: needs an NVIDIA GPU/);
+    assert.match(info.reasons[1], /@tensorflow\/tfjs-node unavailable: .*\(to get it: npm install @tensorflow\/tfjs-node\)/);
+    // The oneDNN addon is taken where it is built, else its absence is the third line, with the remedy.
+    if (nativeBuilt) {
+      assert.equal(info.kind, 'native');
+      assert.match(info.reasons.at(-1)!, /^using native/);
+    } else {
+      assert.match(info.reasons[2], /^native .* unavailable: the oneDNN addon is not built; to get it: apt-get install libdnnl-dev/);
+      assert.match(info.reasons.at(-1)!, /^using wasm/);
+    }
     assert.ok(info.threads !== undefined && info.threads >= 1);
   });
 
@@ -38,6 +55,15 @@ describe('backend ladder', () => {
     await assert.rejects(initBackend('tensorflow'), (err: unknown) => {
       assert.ok(err instanceof UsageError);
       assert.match(err.message, /--backend tensorflow cannot be used here: .*tfjs-node/);
+      return true;
+    });
+  });
+
+  test('--backend native where the addon is not built is a usage error naming the remedy', async (t) => {
+    if (nativeBuilt) return t.skip('the oneDNN addon is built here');
+    await assert.rejects(initBackend('native'), (err: unknown) => {
+      assert.ok(err instanceof UsageError);
+      assert.match(err.message, /--backend native cannot be used here: .*apt-get install libdnnl-dev g\+\+ make/);
       return true;
     });
   });

@@ -340,3 +340,17 @@ describe('StridedSlice gradient vs the definition', () => {
     });
   }
 });
+
+describe('Identity on wasm shares its input buffer', () => {
+  test('a clone reads the same values and buffer and outlives its source', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    const y = tf.clone(x);
+    assert.equal(y.dataId, x.dataId);
+    x.dispose();
+    assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3, 4, 5, 6]);
+    const z = tf.add(y, 1);
+    assert.deepEqual(Array.from(z.dataSync()), [2, 3, 4, 5, 6, 7]);
+    tf.dispose([y, z]);
+  });
+});

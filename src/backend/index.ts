@@ -1,27 +1,33 @@
 // The backend ladder (docs/design.md, Compute): `auto` takes @tensorflow/tfjs-node-gpu, then
-// @tensorflow/tfjs-node, then WASM, then the pure-JS cpu backend. The native packages are optional
-// dependencies whose libtensorflow download may have failed; they are imported only dynamically, so a
-// missing or broken binding costs nothing but a line under --verbose.
+// @tensorflow/tfjs-node, then `native` (the WASM backend with synthaug's oneDNN kernels over its
+// convolutions and matrix products), then WASM, then the pure-JS cpu backend. The tfjs-node packages are
+// optional dependencies whose libtensorflow download may have failed, and the oneDNN addon is built only
+// where oneDNN is installed; all are loaded only dynamically, so a missing or broken one costs nothing but
+// a line under --verbose saying why and how to get it.
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../errors.js';
 import { debug } from '../log.js';
 import { registerGradients } from './gradients.js';
-import { registerWasmKernels } from './wasm/kernels.js';
+import { wasmKernels } from './wasm/kernels.js';
 import { startWasm } from './wasm/threads.js';
+import { loadAddon, nativeKernels, NATIVE_REMEDY } from './native/kernels.js';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'native', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface BackendInfo {
-  /** The tfjs backend now active: 'tensorflow', 'wasm' or 'cpu'. */
+  /** The tfjs backend now active: 'tensorflow', 'wasm' or 'cpu' ('wasm' also for --backend native). */
   name: string;
+  /** The ladder's rung taken: 'tensorflow', 'native', 'wasm' or 'cpu'. */
+  kind: Exclude<BackendChoice, 'auto'>;
   /** Why each rung above it was passed over, and what was chosen. */
   reasons: string[];
   /** WASM only: the number of threads its kernels use. */
   threads?: number;
 }
 
-type Rung = { name: string; load: () => Promise<void> };
+/** A way to get a rung that did not load, printed with the reason under --verbose. */
+type Rung = { name: string; load: () => Promise<void>; remedy: string };
 
 /**
  * tfjs-core's own bundle holds no gradient functions and no chained ops (x.add(...)); the
@@ -42,14 +48,28 @@ async function loadNative(pkg: string): Promise<void> {
 
 const rungs: Record<Exclude<BackendChoice, 'auto'>, Rung[]> = {
   tensorflow: [
-    { name: '@tensorflow/tfjs-node-gpu', load: () => loadNative('@tensorflow/tfjs-node-gpu') },
-    { name: '@tensorflow/tfjs-node', load: () => loadNative('@tensorflow/tfjs-node') },
+    {
+      name: '@tensorflow/tfjs-node-gpu',
+      load: () => loadNative('@tensorflow/tfjs-node-gpu'),
+      remedy: 'needs an NVIDIA GPU with CUDA; npm install @tensorflow/tfjs-node-gpu',
+    },
+    { name: '@tensorflow/tfjs-node', load: () => loadNative('@tensorflow/tfjs-node'), remedy: 'npm install @tensorflow/tfjs-node' },
   ],
-  wasm: [{ name: 'wasm', load: async () => void (await import('@tensorflow/tfjs-backend-wasm')) }],
-  cpu: [{ name: 'cpu', load: async () => void (await import('@tensorflow/tfjs-backend-cpu')) }],
+  native: [
+    {
+      name: 'native (WASM + oneDNN kernels)',
+      load: async () => {
+        await import('@tensorflow/tfjs-backend-wasm');
+        loadAddon();
+      },
+      remedy: NATIVE_REMEDY,
+    },
+  ],
+  wasm: [{ name: 'wasm', load: async () => void (await import('@tensorflow/tfjs-backend-wasm')), remedy: 'npm ci' }],
+  cpu: [{ name: 'cpu', load: async () => void (await import('@tensorflow/tfjs-backend-cpu')), remedy: 'npm ci' }],
 };
 
-const backendOf: Record<Exclude<BackendChoice, 'auto'>, string> = { tensorflow: 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
+const backendOf: Record<Exclude<BackendChoice, 'auto'>, string> = { tensorflow: 'tensorflow', native: 'wasm', wasm: 'wasm', cpu: 'cpu' };
 
 function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0];
@@ -57,9 +77,11 @@ function firstLine(err: unknown): string {
 
 async function activate(kind: Exclude<BackendChoice, 'auto'>): Promise<number | undefined> {
   const name = backendOf[kind];
-  if (kind === 'wasm') {
+  if (kind === 'wasm' || kind === 'native') {
     const threads = await startWasm();
-    registerWasmKernels();
+    wasmKernels.register();
+    if (kind === 'native') nativeKernels.register();
+    else nativeKernels.unregister();
     return threads;
   }
   if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
@@ -89,7 +111,7 @@ export function initBackend(choice: BackendChoice = defaultBackend()): Promise<B
 
 async function climb(choice: BackendChoice): Promise<BackendInfo> {
   await loadGradients();
-  const kinds: Exclude<BackendChoice, 'auto'>[] = choice === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [choice];
+  const kinds: Exclude<BackendChoice, 'auto'>[] = choice === 'auto' ? ['tensorflow', 'native', 'wasm', 'cpu'] : [choice];
   const reasons: string[] = [];
   for (const kind of kinds) {
     for (const rung of rungs[kind]) {
@@ -102,9 +124,10 @@ async function climb(choice: BackendChoice): Promise<BackendInfo> {
         const detail = threads === undefined ? '' : ` (${threads} thread${threads === 1 ? '' : 's'})`;
         reasons.push(`using ${rung.name}${detail}`);
         for (const r of reasons) debug(`backend: ${r}`);
-        return { name: tf.getBackend(), reasons, threads };
+        return { name: tf.getBackend(), kind, reasons, threads };
       } catch (err) {
-        reasons.push(`${rung.name} unavailable: ${firstLine(err)}`);
+        const why = firstLine(err);
+        reasons.push(`${rung.name} unavailable: ${why}${why.includes(rung.remedy) ? '' : ` (to get it: ${rung.remedy})`}`);
       }
     }
   }
@@ -124,3 +147,6 @@ export function defaultBackend(env: NodeJS.ProcessEnv = process.env): BackendCho
 }
 
 export { registerWasmKernels, unregisterWasmKernels, builtinWasmKernel } from './wasm/kernels.js';
+export type { KernelSet } from './kernel-set.js';
+export { wasmKernels } from './wasm/kernels.js';
+export { nativeKernels } from './native/kernels.js';

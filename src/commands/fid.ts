@@ -3,14 +3,13 @@
 // pytorch-fid's .npz format, --merge-stats merges partial statistics of --shard-index/--num-shards runs.
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
-import { initBackend, type BackendChoice } from '../backend/index.js';
-import { backendOption } from '../backend/cli.js';
+import type { BackendChoice } from '../backend/index.js';
 import { debug } from '../log.js';
 import { positiveInt, nonNegativeInt } from '../options.js';
-import { extractorFrom, featureArgs, type FeatureArgs } from '../metrics/extractors.js';
-import { fidOf, formatFidLine, readSide, warnSmall, type FidRequest } from '../metrics/fid.js';
-import { mergeStatsFiles, saveStats } from '../metrics/stats.js';
-import { limitArgs, sourceOptionsFrom, writeStdout, type SourceArgs } from './common.js';
+import type { FeatureArgs } from '../metrics/extractors.js';
+import type { FidRequest } from '../metrics/fid.js';
+import { checkStdinOnce } from '../shards/index.js';
+import { limitArgs, partitionArgs, sourceOptionsFrom, writeStdout, type SourceArgs } from './common.js';
 
 interface FidArgs extends FeatureArgs, SourceArgs {
   'save-stats'?: string;
@@ -30,8 +29,9 @@ interface FidArgs extends FeatureArgs, SourceArgs {
 export const fidCommand: CommandModule<object, FidArgs> = {
   command: 'fid [sources..]',
   describe: 'FID between two sources (shards, image folders, or .npz statistics); KID, precision/recall, per-class FID on request',
-  builder: (y: Argv) =>
-    limitArgs(backendOption(featureArgs(y)))
+  builder: async (y: Argv) => {
+    const [{ backendOption }, { featureArgs }] = await Promise.all([import('../backend/cli.js'), import('../metrics/extractors.js')]);
+    return limitArgs(partitionArgs(backendOption(featureArgs(y))))
       .parserConfiguration({ 'unknown-options-as-args': true })
       .positional('sources', {
         type: 'string',
@@ -39,8 +39,6 @@ export const fidCommand: CommandModule<object, FidArgs> = {
         describe: 'Two sides (one with --save-stats): a tar file, brace pattern or :: list, - for stdin, pipe:COMMAND, an image folder (recursive), or FILE.npz',
       })
       .option('skip-bad', { type: 'boolean', default: false, describe: 'Skip images that do not decode and report their count' })
-      .option('shard-index', { type: 'number', default: 0, describe: "This worker's part: the images whose index i has i % num-shards == shard-index" })
-      .option('num-shards', { type: 'number', default: 1, describe: 'Number of parts the input is split into across workers' })
       .option('save-stats', { type: 'string', describe: "Write the one side's statistics (mu, sigma, n) to this .npz instead of comparing" })
       .option('merge-stats', { type: 'string', array: true, describe: 'Merge these partial .npz statistics (from --save-stats) into -o' })
       .option('output', { alias: 'o', type: 'string', describe: 'Output .npz of --merge-stats' })
@@ -54,8 +52,15 @@ export const fidCommand: CommandModule<object, FidArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object instead of a human line' })
       .example('$0 fid real/ generated/ --inception-weights pt_inception-2015-12-05-6726825d.pth', 'FID of two image folders')
       .example("$0 fid 'real-{0..3}.tar' --save-stats part-1.npz --shard-index 1 --num-shards 4", "one worker's partial statistics")
-      .example("$0 fid --merge-stats part-*.npz -o real.npz && $0 fid real.npz gen.tar --kid", 'merge, then compare') as unknown as Argv<FidArgs>,
+      .example("$0 fid --merge-stats part-*.npz -o real.npz && $0 fid real.npz gen.tar --kid", 'merge, then compare') as unknown as Argv<FidArgs>;
+  },
   handler: async (args) => {
+    const [{ initBackend }, { extractorFrom }, { fidOf, formatFidLine, readSide, warnSmall }, { mergeStatsFiles, saveStats }] = await Promise.all([
+      import('../backend/index.js'),
+      import('../metrics/extractors.js'),
+      import('../metrics/fid.js'),
+      import('../metrics/stats.js'),
+    ]);
     const sources = args.sources ?? [];
     if (args['merge-stats']) {
       if (sources.length) throw new UsageError('--merge-stats takes no sources');
@@ -79,7 +84,7 @@ export const fidCommand: CommandModule<object, FidArgs> = {
       return;
     }
     if (sources.length !== 2) throw new UsageError(`fid compares two sources (got ${sources.length}); use --save-stats with one`);
-    if (sources.filter((s) => s === '-').length > 1) throw new UsageError('stdin (-) can be read only once');
+    checkStdinOnce(sources);
     const req: FidRequest = {
       kid: args.kid ? { subsets: positiveInt('kid-subsets', args['kid-subsets']), subsetSize: positiveInt('kid-subset-size', args['kid-subset-size']), seed: nonNegativeInt('seed', args.seed) } : undefined,
       prc: args.prc ? { k: positiveInt('prc-k', args['prc-k']) } : undefined,

@@ -1,11 +1,10 @@
 // synthaug report: turn an experiment's results directory (the commands' --json outputs, tagged by
 // `key=value` directory names; see src/report/results.ts) into a markdown page with tables and PNG charts.
 import type { Argv, CommandModule } from 'yargs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic.js';
 import { join } from 'node:path';
 import { warn } from '../log.js';
-import { readResults, tabulate } from '../report/results.js';
-import { accuracyChart, CHART_FILES, guidanceChart, renderMarkdown } from '../report/render.js';
 
 interface ReportArgs {
   results: string;
@@ -23,6 +22,11 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .option('title', { type: 'string', default: 'Synthetic data from diffusion models: results', describe: 'Title of the markdown page' })
       .example('$0 report runs/fmnist/results -o runs/fmnist/report', '') as unknown as Argv<ReportArgs>,
   handler: async (args) => {
+    // Loaded here, not at start-up: the charts pull in the image codec.
+    const [{ readResults, tabulate }, { accuracyChart, CHART_FILES, guidanceChart, renderMarkdown }] = await Promise.all([
+      import('../report/results.js'),
+      import('../report/render.js'),
+    ]);
     const tree = await readResults(args.results);
     const tables = tabulate(tree);
     await mkdir(args.output, { recursive: true });
@@ -32,19 +36,12 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       ['accuracy', accuracyChart(tables.augmentation)?.canvas],
     ] as const) {
       if (!canvas) continue;
-      await writeAtomic(join(args.output, CHART_FILES[name]), canvas.toPng());
+      await writeFileAtomic(join(args.output, CHART_FILES[name]), canvas.toPng());
       charts[name] = CHART_FILES[name];
     }
     const markdown = renderMarkdown(tables, tree, { outDir: args.output, title: args.title, charts });
     const page = join(args.output, 'report.md');
-    await writeAtomic(page, markdown);
+    await writeFileAtomic(page, markdown);
     warn(`report: ${tree.records.length} results, ${tree.images.length} images → ${page}`);
   },
 };
-
-/** Write under a temporary name, then rename, so that a reader never sees half a file. */
-async function writeAtomic(path: string, data: string | Buffer): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}

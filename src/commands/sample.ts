@@ -2,7 +2,6 @@
 // classifier-free guidance, as shards through the usual sinks; optionally a contact sheet (--grid).
 // Sample g (global index) has class classes[g mod K] and its noise from (--seed, g): see
 // src/diffusion/generate.ts. TensorFlow.js and the model load only when the command runs.
-import { rename, writeFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { InputError, UsageError, invalidParameterError } from '../errors.js';
 import type { BackendChoice } from '../backend/index.js';
@@ -10,6 +9,7 @@ import { debug, warn } from '../log.js';
 import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt } from '../options.js';
 import { partition, withMeta, writeSink, type Sample } from '../shards/index.js';
 import { partitionArgs, sinkArgs, sinkOptionsFrom, type SinkArgs } from './common.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 interface SampleArgs extends SinkArgs {
   model: string;
@@ -156,10 +156,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       if (args.grid !== undefined) {
         const { contactSheet } = await import('../images/contact-sheet.js');
         const rows = rowKeys.map((k) => ({ label: k < 0 ? 'unconditional' : model.classNames[k], images: grid.get(k)! }));
-        // Written under a temporary name and renamed, so that an interrupted run leaves no half-written file.
-        const tmp = `${args.grid}.tmp-${process.pid}`;
-        await writeFile(tmp, contactSheet(rows, { width: w, height: h, channels: c }).toPng());
-        await rename(tmp, args.grid);
+        await writeFileAtomic(args.grid, contactSheet(rows, { width: w, height: h, channels: c }).toPng());
       }
     } finally {
       model.dispose();

@@ -5,7 +5,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 import type { BackendChoice } from '../backend/index.js';
-import { debug, warn } from '../log.js';
+import { debug, formatDuration, warn } from '../log.js';
 import { formatMetricsLine } from '../metrics/classification.js';
 import type { RecipeArgs } from '../training/args.js';
 import { rejectUnknownOptions } from '../options.js';
@@ -82,7 +82,6 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
     const info = await initBackend(args.backend);
     debug(`backend ${info.name}`);
     const { train } = await import('../training/trainer.js');
-    const { formatDuration } = await import('../training/progress.js');
     const started = performance.now();
     const result = await train({
       ...data,

@@ -15,9 +15,10 @@
 //   normalization  {mean: [C], std: [C]}: x = (pixel/255 − mean) / std, per channel, pixels in [0, 1]
 //   weights        {file: "model.safetensors", sha256: hex digest of that file, layout: "pytorch"}
 //   provenance     free-form: the training command, data, seed, metrics... (written as given)
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { temporaryName } from '../util/atomic.js';
 import { lstat, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { encodeSafetensors, decodeSafetensors } from '../nn/safetensors.js';
 import type { Classifier, OptionValue } from './classifier.js';
@@ -72,11 +73,6 @@ export function sha256Hex(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** A fresh temporary name in `dir` for `name`: an unpredictable suffix, so nothing can be planted there first. */
-function tempName(dir: string, name: string): string {
-  return join(dir, `.${name}.tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
-}
-
 /**
  * Writes the files of a model directory atomically, in the order given (config.json last). A new
  * directory is written under a temporary sibling name (mkdir creates it exclusively) and renamed into
@@ -88,7 +84,7 @@ function tempName(dir: string, name: string): string {
 export async function writeModelFiles(dir: string, files: ReadonlyArray<readonly [string, Buffer | string]>): Promise<void> {
   if (!(await exists(dir))) {
     await mkdir(dirname(dir), { recursive: true });
-    const tmp = tempName(dirname(dir), basename(dir));
+    const tmp = temporaryName(dir);
     try {
       await mkdir(tmp);
       for (const [file, data] of files) await writeFile(join(tmp, file), data, { flag: 'wx' });
@@ -102,7 +98,7 @@ export async function writeModelFiles(dir: string, files: ReadonlyArray<readonly
   }
   if (!(await stat(dir)).isDirectory()) throw new UsageError(`${dir} exists and is not a directory`);
   for (const [file, data] of files) {
-    const tmp = tempName(dir, file);
+    const tmp = temporaryName(join(dir, file));
     try {
       await writeFile(tmp, data, { flag: 'wx' });
       await rename(tmp, join(dir, file));

@@ -4,7 +4,8 @@
 // An .npz file is a ZIP of NAME.npy entries (np.savez stores them, np.savez_compressed deflates them).
 // Read: little-endian f8, f4, i8, i4 (as Float64Array, Float32Array, BigInt64Array, Int32Array), C or Fortran order.
 // Written: f8 and i8, C order, version 1.0, stored.
-import { readFile, writeFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic.js';
 import { InputError } from '../errors.js';
 import { readZipDirectory, readZipEntry, writeZip } from './zip.js';
 
@@ -106,7 +107,5 @@ export async function readNpz(path: string): Promise<Map<string, NpyArray>> {
 /** Writes an .npz (as np.savez: stored entries) atomically: a temporary file renamed into place. */
 export async function writeNpz(path: string, arrays: Map<string, NpyArray>): Promise<void> {
   const zip = writeZip([...arrays].map(([name, a]) => ({ name: `${name}.npy`, data: encodeNpy(a) })));
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, zip);
-  await rename(tmp, path);
+  await writeFileAtomic(path, zip);
 }

@@ -3,7 +3,7 @@
 // and the run's notes (machine, settings).
 import { relative, dirname } from 'node:path';
 import type { Canvas } from '../images/draw.js';
-import { formatDuration } from '../training/progress.js';
+import { formatDuration } from '../log.js';
 import { lineChart, panels, type Series } from './chart.js';
 import type { AugmentationRow, GuidanceRow, ResultTree, Tables } from './results.js';
 
@@ -68,7 +68,7 @@ export function renderMarkdown(tables: Tables, tree: ResultTree, o: RenderOption
 
   if (tables.reference) {
     out.push(
-      `Feature network for FID and IS: a classifier trained on all real training images, ` +
+      `Feature network for FID and IS: a classifier trained on the real training set, ` +
         `top-1 ${pct(tables.reference.top1)}%, top-5 ${pct(tables.reference.top5)}% on the real test set.`,
       '',
     );

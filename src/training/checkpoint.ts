@@ -8,7 +8,7 @@
 // A crash between the renames leaves checkpoint.old, which hasCheckpoint() puts back: a reader sees the
 // old checkpoint or the new one, never a mix. The random state is a function of (seed, purpose, step)
 // and (seed, pass), so the step and the data position are all that is needed to continue the same draws.
-import { randomBytes } from 'node:crypto';
+import { temporaryName } from '../util/atomic.js';
 import { existsSync, lstatSync, renameSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -84,7 +84,7 @@ export function stateFiles(state: LoopState, optimizer: { name: OptimizerName } 
 export async function saveCheckpoint(outDir: string, files: ReadonlyArray<readonly [string, Buffer | string]>): Promise<void> {
   const final = join(outDir, CHECKPOINT_DIR);
   const old = join(outDir, `${CHECKPOINT_DIR}.old`);
-  const tmp = join(outDir, `.${CHECKPOINT_DIR}.tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
+  const tmp = temporaryName(final);
   await mkdir(tmp);
   try {
     for (const [file, data] of files) await writeFile(join(tmp, file), data, { flag: 'wx' });

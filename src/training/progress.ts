@@ -2,6 +2,7 @@
 // terminal, otherwise one line per epoch — and the JSON-lines log in the output directory.
 import { appendFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
+import { formatDuration } from '../log.js';
 
 /**
  * One line of log.jsonl. `type` is "train" (one per epoch, or per --log-every steps) or "val"; every line
@@ -117,9 +118,3 @@ export function epochLine(epoch: number, epochs: number | undefined, step: numbe
   return `${epochLabel(epoch, epochs)} step ${step}  lr ${lr.toPrecision(3)}  ${fmt(v)}  ${formatDuration(elapsed)}`;
 }
 
-export function formatDuration(seconds: number): string {
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
-}

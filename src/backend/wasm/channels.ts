@@ -36,7 +36,8 @@ const BLOCK_ROWS = 256;
  * float64 [images·C] arrays; m holds C or images·C values. Uses a [2, C] scratch tensor in the heap for
  * the kernels' accumulators.
  */
-function reduceRows(backend: BackendWasm, k: ChannelExports, images: number, u: TensorInfo, v: TensorInfo | null, m: TensorInfo | null): [Float64Array, Float64Array] {
+function reduceRows(backend: BackendWasm, images: number, u: TensorInfo, v: TensorInfo | null, m: TensorInfo | null): [Float64Array, Float64Array] {
+  const k = kernelsFor(backend);
   const C = u.shape[u.shape.length - 1];
   const rows = util.sizeFromShape(u.shape) / C / images;
   const scratch = backend.makeOutput([2, C], 'float32');
@@ -78,38 +79,58 @@ function statsShape(u: TensorInfo, perImage: boolean): [number[], number] {
   return perImage ? [[u.shape[0], C], u.shape[0]] : [[C], 1];
 }
 
-function channelSum({ inputs: { u }, attrs, backend }: Args): TensorInfo {
-  const [shape, images] = statsShape(u, attrs.perImage === true);
-  const [su] = reduceRows(backend, kernelsFor(backend), images, u, null, null);
-  return output(backend, shape, su);
+/**
+ * The two passes behind the three kernels: `reduce` gives Σu and Σu·(v − m) per image slice as float64
+ * [images·C] arrays (m: C or images·C values); `affine` writes out = u·a + d [+ v·b] for `images` equal
+ * slices of u's rows, coefficients C values each or, with perImage, one row of C per slice.
+ */
+export interface ChannelPasses {
+  reduce(backend: BackendWasm, images: number, u: TensorInfo, v: TensorInfo | null, m: TensorInfo | null): [Float64Array, Float64Array];
+  affine(backend: BackendWasm, out: TensorInfo, images: number, perImage: boolean, u: TensorInfo, a: TensorInfo, d: TensorInfo,
+    v?: TensorInfo, b?: TensorInfo): void;
 }
 
-function channelDot({ inputs: { u, v, m }, attrs, backend }: Args): TensorInfo[] {
-  const [shape, images] = statsShape(u, attrs.perImage === true);
-  const [su, suv] = reduceRows(backend, kernelsFor(backend), images, u, v, m);
-  return [output(backend, shape, su), output(backend, shape, suv)];
+const wasmPasses: ChannelPasses = {
+  reduce: reduceRows,
+  affine(backend, out, images, perImage, u, a, d, v, b) {
+    const k = kernelsFor(backend);
+    const C = u.shape[u.shape.length - 1];
+    const rows = util.sizeFromShape(u.shape) / C / images;
+    const [uo, oo] = [heapOffset(backend, u), heapOffset(backend, out)];
+    for (let img = 0; img < images; img++) {
+      const at = img * rows * C * 4;
+      const coef = (t: TensorInfo) => heapOffset(backend, t) + (perImage ? img * C * 4 : 0);
+      if (v && b) k.affine2(uo + at, heapOffset(backend, v) + at, oo + at, rows, C, coef(a), coef(b), coef(d));
+      else k.affine1(uo + at, oo + at, rows, C, coef(a), coef(d));
+    }
+  },
+};
+
+/** SynthaugChannelSum, SynthaugChannelDot and SynthaugChannelAffine computed by `passes`. */
+export function channelKernelsOn(passes: ChannelPasses) {
+  const channelSum = ({ inputs: { u }, attrs, backend }: Args): TensorInfo => {
+    const [shape, images] = statsShape(u, attrs.perImage === true);
+    const [su] = passes.reduce(backend, images, u, null, null);
+    return output(backend, shape, su);
+  };
+  const channelDot = ({ inputs: { u, v, m }, attrs, backend }: Args): TensorInfo[] => {
+    const [shape, images] = statsShape(u, attrs.perImage === true);
+    const [su, suv] = passes.reduce(backend, images, u, v, m);
+    return [output(backend, shape, su), output(backend, shape, suv)];
+  };
+  /** u·a + d [+ v·b]; a, b and d hold C values, or N·C (one row per image of the leading axis). */
+  const channelAffine = ({ inputs: { u, a, d, v, b }, backend }: Args): TensorInfo => {
+    const C = u.shape[u.shape.length - 1];
+    const perImage = util.sizeFromShape(a.shape) !== C;
+    const out = backend.makeOutput(u.shape, 'float32');
+    passes.affine(backend, out, perImage ? u.shape[0] : 1, perImage, u, a, d, v, b);
+    return out;
+  };
+  return [
+    { kernelName: 'SynthaugChannelSum', kernelFunc: channelSum },
+    { kernelName: 'SynthaugChannelDot', kernelFunc: channelDot },
+    { kernelName: 'SynthaugChannelAffine', kernelFunc: channelAffine },
+  ] as const;
 }
 
-/** u·a + d [+ v·b]; a, b and d hold C values, or N·C (one row per image of the leading axis). */
-function channelAffine({ inputs: { u, a, d, v, b }, backend }: Args): TensorInfo {
-  const k = kernelsFor(backend);
-  const C = u.shape[u.shape.length - 1];
-  const perImage = util.sizeFromShape(a.shape) !== C;
-  const images = perImage ? u.shape[0] : 1;
-  const rows = util.sizeFromShape(u.shape) / C / images;
-  const out = backend.makeOutput(u.shape, 'float32');
-  const [uo, oo] = [heapOffset(backend, u), heapOffset(backend, out)];
-  for (let img = 0; img < images; img++) {
-    const at = img * rows * C * 4;
-    const coef = (t: TensorInfo) => heapOffset(backend, t) + (perImage ? img * C * 4 : 0);
-    if (v && b) k.affine2(uo + at, heapOffset(backend, v) + at, oo + at, rows, C, coef(a), coef(b), coef(d));
-    else k.affine1(uo + at, oo + at, rows, C, coef(a), coef(d));
-  }
-  return out;
-}
-
-export const channelKernels = [
-  { kernelName: 'SynthaugChannelSum', kernelFunc: channelSum },
-  { kernelName: 'SynthaugChannelDot', kernelFunc: channelDot },
-  { kernelName: 'SynthaugChannelAffine', kernelFunc: channelAffine },
-] as const;
+export const channelKernels = channelKernelsOn(wasmPasses);

@@ -8,7 +8,7 @@ const compiled = new Map<string, WebAssembly.Module>();
 const instances = new WeakMap<WebAssembly.Memory, Map<string, unknown>>();
 
 /** The backend's WebAssembly.Memory: exported as wasmMemory by the threaded build, as asm.memory by the other. */
-function memoryOf(backend: BackendWasm): WebAssembly.Memory {
+export function memoryOf(backend: BackendWasm): WebAssembly.Memory {
   const wasm = backend.wasm as unknown as { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } };
   const memory = wasm.wasmMemory ?? wasm.asm?.memory;
   if (!(memory instanceof WebAssembly.Memory)) throw new Error('the tfjs WASM module exposes no WebAssembly.Memory (a tfjs-backend-wasm other than 4.22?)');

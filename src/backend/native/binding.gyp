@@ -1,0 +1,11 @@
+{
+  "targets": [
+    {
+      "target_name": "synthaug_dnnl",
+      "sources": ["dnnl_kernels.cc"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fopenmp"],
+      "libraries": ["-ldnnl", "-lgomp"]
+    }
+  ]
+}

@@ -1,0 +1,329 @@
+// oneDNN kernels registered over the WASM backend: the convolutions (forward, fused forward and both
+// gradients) and the matrix products run in native code, and so do the memory-bound passes a training step
+// spends most of its remaining time in (the norm layers' per-channel kernels, ReLU), on all cores (dnnl_kernels.cc, built by build.mjs when oneDNN
+// is installed) on tfjs's WASM memory in place — the addon receives the memory and byte offsets of the
+// tensors, reads the inputs and writes the output tensor tfjs allocated. Every other kernel stays WASM.
+// A case a native kernel does not cover (NCHW, int32, PReLU, a bias that is not one value per output
+// channel) runs the kernel it replaced.
+//
+// Threads: oneDNN runs on OpenMP, one thread per core (SYNTHAUG_NATIVE_THREADS overrides). The WASM
+// thread pool is idle while a native kernel runs and the reverse; OpenMP's threads are made to sleep, not
+// spin, between kernels (OMP_WAIT_POLICY=passive unless set), so they leave the cores to the WASM pool.
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import {
+  backend_util,
+  getKernel,
+  registerKernel,
+  unregisterKernel,
+  util,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { KernelSet } from '../kernel-set.js';
+import { heapOffset, memoryOf } from '../wasm/simd.js';
+import { channelKernelsOn, type ChannelPasses } from '../wasm/channels.js';
+
+type Args = { inputs: Record<string, TensorInfo | undefined>; attrs: Record<string, unknown>; backend: BackendWasm };
+type Shape4 = [number, number, number, number];
+
+export interface NativeInfo {
+  version: string;
+  /** The instruction set oneDNN's kernels use on this CPU (e.g. AVX2, AVX-512). */
+  isa: string;
+  threads: number;
+  /** Primitives in the addon's cache. */
+  cached: number;
+}
+
+interface Addon {
+  convForward(heap: Uint8Array, g: Int32Array, layout: number, act: number, leaky: number, x: number, w: number, bias: number, y: number): void;
+  convBackwardData(heap: Uint8Array, g: Int32Array, layout: number, dy: number, w: number, dx: number): void;
+  convBackwardWeights(heap: Uint8Array, g: Int32Array, layout: number, x: number, dy: number, dw: number): void;
+  gemm(heap: Uint8Array, batch: number, M: number, N: number, K: number, ta: number, tb: number, a: number, sa: number, b: number, sb: number,
+    c: number, bias: number, act: number, leaky: number): void;
+  channelStats(heap: Uint8Array, u: number, v: number, m: number, images: number, rows: number, C: number, mPerImage: number, out: Float64Array): void;
+  channelAffine(heap: Uint8Array, u: number, v: number, out: number, images: number, rows: number, C: number, a: number, b: number, d: number,
+    perImage: number): void;
+  relu(heap: Uint8Array, x: number, y: number, n: number): void;
+  binary(heap: Uint8Array, op: number, a: number, b: number, out: number, n: number, period: number): void;
+  setThreads(n: number): void;
+  clearCache(): void;
+  info(): NativeInfo;
+}
+
+export const NATIVE_REMEDY = 'apt-get install libdnnl-dev g++ make, then npm run build';
+
+let addon: Addon | undefined;
+
+/** The addon, loaded once; throws saying why and how to get it where it is not built or does not load. */
+export function loadAddon(): Addon {
+  if (addon !== undefined) return addon;
+  // libgomp reads its settings when it is loaded, with the addon.
+  process.env.OMP_WAIT_POLICY ??= 'passive';
+  const require = createRequire(import.meta.url);
+  let loaded: Addon;
+  try {
+    loaded = require('./synthaug_dnnl.node') as Addon;
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? 'the oneDNN addon is not built' : `the oneDNN addon does not load (${firstLine(err)})`;
+    throw new Error(`${why}; to get it: ${NATIVE_REMEDY}`);
+  }
+  loaded.setThreads(nativeThreads());
+  addon = loaded;
+  return loaded;
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0];
+}
+
+/** oneDNN's threads: SYNTHAUG_NATIVE_THREADS, else one per core. */
+export function nativeThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.SYNTHAUG_NATIVE_THREADS;
+  if (v === undefined || v === '') return os.availableParallelism();
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`SYNTHAUG_NATIVE_THREADS must be a positive integer, not ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Set oneDNN's thread count (tests compare 1 and 2). */
+export function setNativeThreads(n: number): void {
+  loadAddon().setThreads(n);
+}
+
+export function nativeInfo(): NativeInfo {
+  return loadAddon().info();
+}
+
+/** Drop the addon's cached primitives (tests check that the cache stays bounded). */
+export function clearNativeCache(): void {
+  loadAddon().clearCache();
+}
+
+let heapView: Uint8Array | undefined;
+
+/** A byte view of the backend's memory (renewed when the memory grows and its buffer is replaced). */
+function heap(backend: BackendWasm): Uint8Array {
+  const buffer = memoryOf(backend).buffer;
+  if (heapView === undefined || heapView.buffer !== buffer) heapView = new Uint8Array(buffer);
+  return heapView;
+}
+
+// Memory formats: PLAIN runs oneDNN on the NHWC / HWIO tensors as they are; BLOCKED lets each primitive
+// pick its format (nChw8c on AVX2, nChw16c on AVX-512) and reorders into and out of it around the call.
+const PLAIN = 0;
+const BLOCKED = 1;
+
+/** Layout per convolution kind; SYNTHAUG_NATIVE_LAYOUT=plain|blocked overrides (for benchmarks). */
+function layoutFor(): number {
+  const v = process.env.SYNTHAUG_NATIVE_LAYOUT;
+  if (v === 'plain') return PLAIN;
+  return BLOCKED;
+}
+
+const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, elu: 3, leakyrelu: 4, sigmoid: 5 };
+
+function geometry(info: backend_util.Conv2DInfo): Int32Array {
+  const p = info.padInfo;
+  return Int32Array.of(info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+    p.top, p.left, p.bottom, p.right);
+}
+
+/** Run `write` (a native call filling `out`); frees `out` if it throws. */
+function filled(backend: BackendWasm, out: TensorInfo, write: () => void): TensorInfo {
+  try {
+    write();
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  }
+  return out;
+}
+
+function nhwc(dataFormat: unknown): boolean {
+  return dataFormat === undefined || dataFormat === 'NHWC';
+}
+
+function allFloat(...ts: (TensorInfo | undefined)[]): boolean {
+  return ts.every((t) => t === undefined || (t.dtype === 'float32' && util.sizeFromShape(t.shape) > 0));
+}
+
+function convInfo(xShape: number[], filterShape: number[], attrs: Record<string, unknown>): backend_util.Conv2DInfo {
+  return backend_util.computeConv2DInfo(xShape as Shape4, filterShape as Shape4, attrs.strides as [number, number],
+    (attrs.dilations ?? 1) as [number, number], attrs.pad as never, attrs.dimRoundingMode as never, false, 'channelsLast');
+}
+
+/** Conv2D and FusedConv2D (bias [outC], activation other than PReLU). */
+function conv2d(args: Args, fused: boolean): TensorInfo | null {
+  const { inputs, attrs, backend } = args;
+  const { x, filter, bias, preluActivationWeights } = inputs;
+  const activation = fused ? ((attrs.activation as string | undefined) ?? 'linear') : 'linear';
+  if (!nhwc(attrs.dataFormat) || !allFloat(x, filter, bias) || preluActivationWeights !== undefined || !(activation in ACTIVATIONS)) return null;
+  const info = convInfo(x!.shape, filter!.shape, attrs);
+  if (bias !== undefined && util.sizeFromShape(bias.shape) !== info.outChannels) return null;
+  const out = backend.makeOutput(info.outShape, 'float32');
+  const b = bias === undefined ? -1 : heapOffset(backend, bias);
+  return filled(backend, out, () => loadAddon().convForward(heap(backend), geometry(info), layoutFor(), ACTIVATIONS[activation],
+    Number(attrs.leakyreluAlpha ?? 0.2), heapOffset(backend, x!), heapOffset(backend, filter!), b, heapOffset(backend, out)));
+}
+
+function conv2dBackpropInput({ inputs, attrs, backend }: Args): TensorInfo | null {
+  const { dy, filter } = inputs;
+  if (!nhwc(attrs.dataFormat) || !allFloat(dy, filter)) return null;
+  const info = convInfo(attrs.inputShape as number[], filter!.shape, attrs);
+  const out = backend.makeOutput(info.inShape, 'float32');
+  return filled(backend, out, () => loadAddon().convBackwardData(heap(backend), geometry(info), layoutFor(), heapOffset(backend, dy!),
+    heapOffset(backend, filter!), heapOffset(backend, out)));
+}
+
+function conv2dBackpropFilter({ inputs, attrs, backend }: Args): TensorInfo | null {
+  const { x, dy } = inputs;
+  if (!nhwc(attrs.dataFormat) || !allFloat(x, dy)) return null;
+  const filterShape = attrs.filterShape as number[];
+  const info = convInfo(x!.shape, filterShape, attrs);
+  const out = backend.makeOutput(filterShape, 'float32');
+  return filled(backend, out, () => loadAddon().convBackwardWeights(heap(backend), geometry(info), layoutFor(), heapOffset(backend, x!),
+    heapOffset(backend, dy!), heapOffset(backend, out)));
+}
+
+/**
+ * BatchMatMul and _FusedMatMul: a [...batch, M, K] (or [..., K, M] with transposeA) times b [...batch, K, N]
+ * (or [..., N, K]), one side's batch broadcast when it is 1; bias of N values added to every row.
+ */
+function matMul({ inputs, attrs, backend }: Args): TensorInfo | null {
+  const { a, b, bias, preluActivationWeights } = inputs;
+  const activation = (attrs.activation as string | undefined) ?? 'linear';
+  if (!allFloat(a, b, bias) || preluActivationWeights !== undefined || !(activation in ACTIVATIONS)) return null;
+  if (a!.shape.length < 2 || b!.shape.length < 2) return null;
+  const ta = attrs.transposeA === true;
+  const tb = attrs.transposeB === true;
+  const [ar, br] = [a!.shape.length, b!.shape.length];
+  const M = ta ? a!.shape[ar - 1] : a!.shape[ar - 2];
+  const K = ta ? a!.shape[ar - 2] : a!.shape[ar - 1];
+  const N = tb ? b!.shape[br - 2] : b!.shape[br - 1];
+  if ((tb ? b!.shape[br - 1] : b!.shape[br - 2]) !== K) return null;
+  const aOuter = a!.shape.slice(0, -2);
+  const bOuter = b!.shape.slice(0, -2);
+  const [batchA, batchB] = [util.sizeFromShape(aOuter), util.sizeFromShape(bOuter)];
+  const outer = backend_util.assertAndGetBroadcastShape(aOuter, bOuter);
+  const batch = util.sizeFromShape(outer);
+  // One side broadcast whole, or both the same batch: anything else (partial broadcasts) stays WASM.
+  if (!(batchA === batch || batchA === 1) || !(batchB === batch || batchB === 1)) return null;
+  if (batchA === batch && batchB === batch && !util.arraysEqual(aOuter, bOuter) && batch > 1) return null;
+  if (bias !== undefined && (util.sizeFromShape(bias.shape) !== N || bias.shape[bias.shape.length - 1] !== N)) return null;
+  const out = backend.makeOutput([...outer, M, N], 'float32');
+  return filled(backend, out, () => loadAddon().gemm(heap(backend), batch, M, N, K, ta ? 1 : 0, tb ? 1 : 0, heapOffset(backend, a!),
+    batchA === 1 ? 0 : M * K, heapOffset(backend, b!), batchB === 1 ? 0 : K * N, heapOffset(backend, out),
+    bias === undefined ? -1 : heapOffset(backend, bias), ACTIVATIONS[activation], Number(attrs.leakyreluAlpha ?? 0.2)));
+}
+
+/** The norm layers' channel passes (see wasm/channels.ts), one multi-threaded native call each. */
+const nativePasses: ChannelPasses = {
+  reduce(backend, images, u, v, m) {
+    const C = u.shape[u.shape.length - 1];
+    const rows = util.sizeFromShape(u.shape) / C / images;
+    const sums = new Float64Array(2 * images * C);
+    const mPerImage = m !== null && util.sizeFromShape(m.shape) !== C;
+    loadAddon().channelStats(heap(backend), heapOffset(backend, u), v ? heapOffset(backend, v) : -1, m ? heapOffset(backend, m) : -1,
+      images, rows, C, mPerImage ? 1 : 0, sums);
+    return [sums.subarray(0, images * C), sums.subarray(images * C)];
+  },
+  affine(backend, out, images, perImage, u, a, d, v, b) {
+    const C = u.shape[u.shape.length - 1];
+    const rows = util.sizeFromShape(u.shape) / C / images;
+    const two = v !== undefined && b !== undefined;
+    loadAddon().channelAffine(heap(backend), heapOffset(backend, u), two ? heapOffset(backend, v) : -1, heapOffset(backend, out), images, rows,
+      C, heapOffset(backend, a), two ? heapOffset(backend, b) : -1, heapOffset(backend, d), perImage ? 1 : 0);
+  },
+};
+
+function relu({ inputs: { x }, backend }: Args): TensorInfo | null {
+  if (!allFloat(x)) return null;
+  const out = backend.makeOutput(x!.shape, 'float32');
+  return filled(backend, out, () => loadAddon().relu(heap(backend), heapOffset(backend, x!), heapOffset(backend, out), util.sizeFromShape(x!.shape)));
+}
+
+const BINARY = { Add: 0, Multiply: 1, Sub: 2 } as const;
+
+/**
+ * Add, Multiply and Sub of float32 tensors where one operand is the whole output shape and the other the
+ * same shape, a scalar, or a block of trailing axes (a per-channel vector [C], a [H, W, C] map): one pass
+ * over all cores. Other broadcasts (and Sub with the small operand first) stay WASM.
+ */
+function binary(kernelName: keyof typeof BINARY) {
+  return ({ inputs: { a, b }, backend }: Args): TensorInfo | null => {
+    if (!allFloat(a, b)) return null;
+    const [na, nb] = [util.sizeFromShape(a!.shape), util.sizeFromShape(b!.shape)];
+    if (na < nb && kernelName === 'Sub') return null;
+    const [big, small] = na >= nb ? [a!, b!] : [b!, a!];
+    const outShape = backend_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
+    if (!util.arraysEqual(outShape, big.shape)) return null;
+    const trailing = small.shape.slice(small.shape.findIndex((d) => d !== 1));
+    const period = util.sizeFromShape(small.shape);
+    if (period !== 1 && !util.arraysEqual(trailing, big.shape.slice(big.shape.length - trailing.length))) return null;
+    const out = backend.makeOutput(outShape, 'float32');
+    return filled(backend, out, () => loadAddon().binary(heap(backend), BINARY[kernelName], heapOffset(backend, big), heapOffset(backend, small),
+      heapOffset(backend, out), util.sizeFromShape(outShape), period));
+  };
+}
+
+const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | TensorInfo[] | null }[] = [
+  { kernelName: 'Conv2D', kernelFunc: (args) => conv2d(args, false) },
+  { kernelName: 'FusedConv2D', kernelFunc: (args) => conv2d(args, true) },
+  { kernelName: 'Conv2DBackpropInput', kernelFunc: conv2dBackpropInput },
+  { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2dBackpropFilter },
+  { kernelName: 'BatchMatMul', kernelFunc: matMul },
+  { kernelName: '_FusedMatMul', kernelFunc: matMul },
+  { kernelName: 'Relu', kernelFunc: relu },
+  { kernelName: 'Add', kernelFunc: binary('Add') },
+  { kernelName: 'Multiply', kernelFunc: binary('Multiply') },
+  { kernelName: 'Sub', kernelFunc: binary('Sub') },
+  ...channelKernelsOn(nativePasses).map(({ kernelName, kernelFunc }) => ({ kernelName, kernelFunc: kernelFunc as (args: Args) => TensorInfo | TensorInfo[] })),
+];
+
+/** What register() replaced, by name: the fallback of each native kernel, and what unregister() restores. */
+const replaced = new Map<string, KernelConfig>();
+
+function withFallback(name: string, kernelFunc: (args: Args) => TensorInfo | TensorInfo[] | null): KernelFunc {
+  return ((args: Args) => {
+    const out = kernelFunc(args);
+    if (out !== null) return out;
+    const previous = replaced.get(name);
+    if (previous === undefined) throw new Error(`${name}: this case has no native kernel and no WASM kernel to fall back on`);
+    return previous.kernelFunc(args as never);
+  }) as KernelFunc;
+}
+
+const registrations = ours.map(({ kernelName, kernelFunc }) => ({ kernelName, kernelFunc: withFallback(kernelName, kernelFunc) }));
+
+export const nativeKernels: KernelSet = {
+  name: 'native',
+  names: ours.map((k) => k.kernelName),
+  load: () => void loadAddon(),
+  register() {
+    loadAddon();
+    for (const { kernelName, kernelFunc } of registrations) {
+      const existing = getKernel(kernelName, 'wasm');
+      if (existing?.kernelFunc === kernelFunc) continue;
+      if (existing !== undefined) {
+        replaced.set(kernelName, existing);
+        unregisterKernel(kernelName, 'wasm');
+      }
+      // A replaced built-in keeps its setup step (run when a WASM backend initialises): the fallback needs it.
+      registerKernel({ kernelName, backendName: 'wasm', kernelFunc, setupFunc: existing?.setupFunc });
+    }
+  },
+  unregister() {
+    for (const { kernelName, kernelFunc } of registrations) {
+      if (getKernel(kernelName, 'wasm')?.kernelFunc !== kernelFunc) continue;
+      unregisterKernel(kernelName, 'wasm');
+      const previous = replaced.get(kernelName);
+      if (previous !== undefined) registerKernel(previous);
+      replaced.delete(kernelName);
+    }
+  },
+};
