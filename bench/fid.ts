@@ -5,7 +5,7 @@
 //   frechet   the 2048-d Fréchet distance (wall and CPU seconds, as the machine may be shared): synthaug's float64 pivoted-Cholesky + eigenvalue route against scipy's
 //             sqrtm route as pytorch-fid runs it, on the same statistics (written to a temporary .npz)
 // Prints the ISA: CPU model and vector extensions, the tfjs backend, numpy/scipy's BLAS.
-//   node dist/bench/fid.js [--no-torch] [--steps N]
+//   node dist/bench/fid.js [--no-torch] [--steps N] [--frechet-only]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -61,8 +61,11 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   const steps = si >= 0 ? Number(argv[si + 1]) : 3;
   const info = await initBackend('auto');
   console.log(`ISA: ${isa()}; tfjs backend ${info.name}${info.threads ? ` (${info.threads} threads)` : ''}`);
+  if (!argv.includes('--frechet-only')) await extractBench(torch, steps);
+  await frechetBench(torch);
+}
 
-  // ---- extract
+async function extractBench(torch: boolean, steps: number): Promise<void> {
   const batch = 8;
   const net = new FIDInceptionV3(1);
   const ex = inceptionExtractor(net, 'pytorch-fid');
@@ -84,7 +87,9 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
       (theirs ? ` | ratio ${(ours / theirs).toFixed(2)} (target ≥ 0.5 on WASM)` : ''),
   );
 
-  // ---- frechet
+}
+
+async function frechetBench(torch: boolean): Promise<void> {
   const g1 = randomStats(new Rng(1), 2 * D, 0.2);
   const g2 = randomStats(new Rng(2), 2 * D, 0.3);
   const t0 = performance.now();

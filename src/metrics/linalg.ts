@@ -5,6 +5,8 @@
 //   symmetricEigenvalues: Householder reduction to tridiagonal form, then the implicit QL algorithm with
 //                    Wilkinson shifts (Golub & Van Loan, Matrix Computations, §8.3), eigenvalues only.
 
+import { readFileSync } from 'node:fs';
+
 /**
  * Σ (n×n, symmetric PSD) → Σ ≈ B Bᵀ with B = P·L: L [n, r] lower triangular in pivoted row order (row i of L is
  * row perm[i] of B), r the numerical rank. Returns L, perm, and B [n, r] row-major.
@@ -87,11 +89,9 @@ export function congruence(s: Float64Array, l: Float64Array, perm: Int32Array, n
   }
   const lt = transpose(l, n, r); // [r, n]; row j is zero before column j
   // Tᵀ [r, n]: Tᵀ[j, i] = Σ_{k ≥ j} Lᵀ[j, k] S'[i, k]
-  const tt = new Float64Array(r * n);
-  gemmNT(lt, sp, tt, r, n, n, (j0) => j0, false);
+  const tt = gemmNT(lt, sp, r, n, n, true, false);
   // M = Lᵀ T [r, r]: M[i, j] = Σ_{k ≥ i} Lᵀ[i, k] Tᵀ[j, k], upper triangle then mirrored
-  const m = new Float64Array(r * r);
-  gemmNT(lt, tt, m, r, r, n, (i0) => i0, true);
+  const m = gemmNT(lt, tt, r, r, n, true, true);
   for (let i = 0; i < r; i++) for (let j = 0; j < i; j++) m[i * r + j] = m[j * r + i];
   return m;
 }
@@ -102,39 +102,53 @@ function transpose(x: Float64Array, rows: number, cols: number): Float64Array {
   return out;
 }
 
-/**
- * C[i, j] = Σ_{k ≥ start(i0)} A[i, k]·B[j, k] for A [ra, kn], B [rb, kn], C [ra, rb] (row-major, dot products of
- * contiguous rows), in 4×4 blocks of (i, j) with 16 running sums; `start(i0)` is a lower bound of the non-zero
- * columns of rows i0..i0+3 of A; `upper`: only blocks with j ≥ i are needed.
- */
-function gemmNT(a: Float64Array, b: Float64Array, c: Float64Array, ra: number, rb: number, kn: number, start: (i0: number) => number, upper: boolean): void {
-  for (let i0 = 0; i0 < ra; i0 += 4) {
-    const k0 = Math.min(start(i0), kn);
-    const ni = Math.min(4, ra - i0);
-    const a0 = i0 * kn;
-    const a1 = (i0 + Math.min(1, ni - 1)) * kn;
-    const a2 = (i0 + Math.min(2, ni - 1)) * kn;
-    const a3 = (i0 + Math.min(3, ni - 1)) * kn;
-    for (let j0 = upper ? i0 - (i0 % 4) : 0; j0 < rb; j0 += 4) {
-      const nj = Math.min(4, rb - j0);
-      const b0 = j0 * kn;
-      const b1 = (j0 + Math.min(1, nj - 1)) * kn;
-      const b2 = (j0 + Math.min(2, nj - 1)) * kn;
-      const b3 = (j0 + Math.min(3, nj - 1)) * kn;
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-      for (let k = k0; k < kn; k++) {
-        const x0 = a[a0 + k], x1 = a[a1 + k], x2 = a[a2 + k], x3 = a[a3 + k];
-        const y0 = b[b0 + k], y1 = b[b1 + k], y2 = b[b2 + k], y3 = b[b3 + k];
-        c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
-        c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
-        c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3;
-        c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3;
-      }
-      const block = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
-      for (let di = 0; di < ni; di++) for (let dj = 0; dj < nj; dj++) c[(i0 + di) * rb + j0 + dj] = block[di * 4 + dj];
-    }
+interface DgemmExports {
+  gemmNT(a: number, b: number, c: number, i0: number, i1: number, rb: number, kn: number, lda: number, ldb: number, ldc: number, tri: number, upper: number, kc: number, jc: number): void;
+}
+
+let dgemm: { exports: DgemmExports; memory: WebAssembly.Memory } | undefined;
+
+/** The f64x2 SIMD product of dgemm.wat (assembled beside this file), instantiated once on a memory of its own. */
+function dgemmKernel(bytes: number): { exports: DgemmExports; heap: Float64Array } {
+  if (dgemm === undefined) {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+    const module = new WebAssembly.Module(readFileSync(new URL('./dgemm.unshared.wasm', import.meta.url)));
+    dgemm = { exports: new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as DgemmExports, memory };
   }
+  const pages = Math.ceil(bytes / 65536) - dgemm.memory.buffer.byteLength / 65536;
+  if (pages > 0) dgemm.memory.grow(pages);
+  return { exports: dgemm.exports, heap: new Float64Array(dgemm.memory.buffer) };
+}
+
+// Cache blocking of the kernel: KC columns of k (a row segment of 4 KiB), JC rows of B per block (256 KiB in L2),
+// ROWS rows of A per call.
+const KC = 512;
+const JC = 64;
+const ROWS = 64;
+
+/**
+ * C = A Bᵀ [ra, rb] for A [ra, kn], B [rb, kn] row-major (dot products of contiguous rows), in WASM SIMD.
+ * `tri`: row i of A is zero before column i (those products are skipped). `upper`: only C[i, j ≥ i] is needed
+ * (the rest may be left zero). The operands are copied into the kernel's memory, zero-padded to ra even,
+ * rb a multiple of 4 and kn even.
+ */
+export function gemmNT(a: Float64Array, b: Float64Array, ra: number, rb: number, kn: number, tri: boolean, upper: boolean): Float64Array {
+  const ra2 = ra + (ra % 2);
+  const rb4 = rb + ((4 - (rb % 4)) % 4);
+  const kn2 = kn + (kn % 2);
+  const offB = ra2 * kn2;
+  const offC = offB + rb4 * kn2;
+  const total = offC + ra2 * rb4;
+  const { exports, heap } = dgemmKernel(total * 8);
+  heap.fill(0, 0, total);
+  for (let i = 0; i < ra; i++) heap.set(a.subarray(i * kn, (i + 1) * kn), i * kn2);
+  for (let j = 0; j < rb; j++) heap.set(b.subarray(j * kn, (j + 1) * kn), offB + j * kn2);
+  for (let i0 = 0; i0 < ra2; i0 += ROWS) {
+    exports.gemmNT(0, offB * 8, offC * 8, i0, Math.min(i0 + ROWS, ra2), rb4, kn2, kn2, kn2, rb4, tri ? 1 : 0, upper ? 1 : 0, KC, JC);
+  }
+  const c = new Float64Array(ra * rb);
+  for (let i = 0; i < ra; i++) c.set(heap.subarray(offC + i * rb4, offC + i * rb4 + rb), i * rb);
+  return c;
 }
 
 /** Eigenvalues of a symmetric n×n matrix (row-major; only the lower triangle is read), in no particular order. */
