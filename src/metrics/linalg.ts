@@ -22,44 +22,65 @@ export function pivotedCholesky(sigma: Float64Array, n: number): { b: Float64Arr
   }
   const tol = n * Number.EPSILON * maxDiag;
   let rank = 0;
-  for (let k = 0; k < n; k++) {
-    let best = k;
-    for (let i = k + 1; i < n; i++) if (diag[i] > diag[best]) best = i;
-    if (!(diag[best] > tol)) break;
-    if (best !== k) {
-      swapSymmetric(a, n, k, best);
-      [perm[k], perm[best]] = [perm[best], perm[k]];
-      [diag[k], diag[best]] = [diag[best], diag[k]];
-    }
-    const lkk = Math.sqrt(diag[k]);
-    const rowK = k * n;
-    a[rowK + k] = lkk;
-    const inv = 1 / lkk;
-    // left-looking: L[i,k] = (Σ[i,k] − L[i,:k]·L[k,:k]) / L[k,k], dot products of contiguous rows, 4 rows at a time
-    let i = k + 1;
-    for (; i + 3 < n; i += 4) {
-      const r0 = i * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
-      let s0 = a[r0 + k], s1 = a[r1 + k], s2 = a[r2 + k], s3 = a[r3 + k];
-      for (let j = 0; j < k; j++) {
-        const lk = a[rowK + j];
-        s0 -= a[r0 + j] * lk;
-        s1 -= a[r1 + j] * lk;
-        s2 -= a[r2 + j] * lk;
-        s3 -= a[r3 + j] * lk;
+  // blocked by panels of NB columns: left-looking inside a panel, then the trailing matrix (rows and columns past
+  // the panel, both triangles) loses the panel's contribution L21 L21ᵀ in one matrix product
+  for (let k0 = 0; k0 === rank && k0 < n; k0 += CHOLESKY_PANEL) {
+    const k1 = Math.min(n, k0 + CHOLESKY_PANEL);
+    for (let k = k0; k < k1; k++) {
+      let best = k;
+      for (let i = k + 1; i < n; i++) if (diag[i] > diag[best]) best = i;
+      if (!(diag[best] > tol)) break;
+      if (best !== k) {
+        swapSymmetric(a, n, k, best);
+        [perm[k], perm[best]] = [perm[best], perm[k]];
+        [diag[k], diag[best]] = [diag[best], diag[k]];
       }
-      a[r0 + k] = s0 * inv;
-      a[r1 + k] = s1 * inv;
-      a[r2 + k] = s2 * inv;
-      a[r3 + k] = s3 * inv;
+      const lkk = Math.sqrt(diag[k]);
+      const rowK = k * n;
+      a[rowK + k] = lkk;
+      const inv = 1 / lkk;
+      // L[i,k] = (Σ[i,k] − L[i,k0:k]·L[k,k0:k]) / L[k,k] (columns before k0 are already subtracted), dot products
+      // of contiguous rows, 4 rows at a time
+      let i = k + 1;
+      for (; i + 3 < n; i += 4) {
+        const r0 = i * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
+        let s0 = a[r0 + k], s1 = a[r1 + k], s2 = a[r2 + k], s3 = a[r3 + k];
+        for (let j = k0; j < k; j++) {
+          const lk = a[rowK + j];
+          s0 -= a[r0 + j] * lk;
+          s1 -= a[r1 + j] * lk;
+          s2 -= a[r2 + j] * lk;
+          s3 -= a[r3 + j] * lk;
+        }
+        a[r0 + k] = s0 * inv;
+        a[r1 + k] = s1 * inv;
+        a[r2 + k] = s2 * inv;
+        a[r3 + k] = s3 * inv;
+      }
+      for (; i < n; i++) {
+        const rowI = i * n;
+        let s = a[rowI + k];
+        for (let j = k0; j < k; j++) s -= a[rowI + j] * a[rowK + j];
+        a[rowI + k] = s * inv;
+      }
+      for (let q = k + 1; q < n; q++) diag[q] -= a[q * n + k] * a[q * n + k];
+      rank++;
     }
-    for (; i < n; i++) {
-      const rowI = i * n;
-      let s = a[rowI + k];
-      for (let j = 0; j < k; j++) s -= a[rowI + j] * a[rowK + j];
-      a[rowI + k] = s * inv;
+    if (rank < k1 || k1 === n) break;
+    const m = n - k1;
+    const w = k1 - k0;
+    const panel = new Float64Array(m * w); // L21 [m, w]
+    for (let i = 0; i < m; i++) panel.set(a.subarray((k1 + i) * n + k0, (k1 + i) * n + k1), i * w);
+    const u = gemmNT(panel, panel, m, m, w, false, true); // upper triangle of L21 L21ᵀ
+    for (let i = 0; i < m; i++) {
+      const row = (k1 + i) * n + k1;
+      a[row + i] -= u[i * m + i];
+      for (let j = i + 1; j < m; j++) {
+        const x = u[i * m + j];
+        a[row + j] -= x;
+        a[(k1 + j) * n + k1 + i] -= x;
+      }
     }
-    for (let q = k + 1; q < n; q++) diag[q] -= a[q * n + k] * a[q * n + k];
-    rank++;
   }
   const l = new Float64Array(n * rank);
   const b = new Float64Array(n * rank);
@@ -70,6 +91,8 @@ export function pivotedCholesky(sigma: Float64Array, n: number): { b: Float64Arr
   }
   return { b, l, perm, rank };
 }
+
+const CHOLESKY_PANEL = 64;
 
 /** Swaps rows and columns k and m of the n×n matrix a (a symmetric permutation). */
 function swapSymmetric(a: Float64Array, n: number, k: number, m: number): void {
