@@ -126,6 +126,7 @@ function transpose(x: Float64Array, rows: number, cols: number): Float64Array {
 }
 
 interface DgemmExports {
+  tridiagonalStep(a: number, n: number, off: number, m: number, v: number, w: number, v2: number, p2: number): void;
   gemmNT(a: number, b: number, c: number, i0: number, i1: number, rb: number, kn: number, lda: number, ldb: number, ldc: number, tri: number, upper: number, kc: number, jc: number): void;
 }
 
@@ -176,10 +177,13 @@ export function gemmNT(a: Float64Array, b: Float64Array, ra: number, rb: number,
 
 /** Eigenvalues of a symmetric n×n matrix (row-major; only the lower triangle is read), in no particular order. */
 export function symmetricEigenvalues(matrix: Float64Array, n: number): Float64Array {
-  const a = Float64Array.from(matrix);
+  // the matrix and the reflector work vectors live in the WASM kernel's memory
+  const { exports, heap } = dgemmKernel((n * n + 5 * n) * 8);
+  const a = heap.subarray(0, n * n);
+  a.set(matrix.subarray(0, n * n));
   const d = new Float64Array(n);
   const e = new Float64Array(n); // e[i] couples d[i] and d[i+1]
-  tridiagonalize(a, n, d, e);
+  tridiagonalize(a, n, d, e, heap.subarray(n * n, n * n + 5 * n), exports);
   tridiagonalQL(d, e, n);
   return d;
 }
@@ -214,12 +218,12 @@ function reflector(a: Float64Array, n: number, k: number, v: Float64Array): { al
  * A22' v' of step k+1 share one pass over the trailing lower triangle (the next reflector needs only the first
  * updated column), which halves the memory traffic of the plain two-pass form.
  */
-function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array): void {
-  let v = new Float64Array(n);
-  let p = new Float64Array(n);
-  let v2 = new Float64Array(n);
-  let p2 = new Float64Array(n);
-  const w = new Float64Array(n);
+function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array, work: Float64Array, kernel: DgemmExports): void {
+  let v = work.subarray(0, n);
+  let p = work.subarray(n, 2 * n);
+  let v2 = work.subarray(2 * n, 3 * n);
+  let p2 = work.subarray(3 * n, 4 * n);
+  const w = work.subarray(4 * n, 5 * n);
   if (n >= 3) {
     const r = reflector(a, n, 0, v);
     d[0] = a[0];
@@ -257,54 +261,9 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
         const r2 = reflector(a, n, off, v2);
         d[k + 1] = a[off * n + off];
         e[k + 1] = r2.alpha;
-        // one pass: rows i = 1..m-1 of the block, columns 1..i: update, then accumulate p2 = A22' v2
-        // (two rows at a time, sharing the loads of v, w, v2 and p2)
+        // one pass over rows and columns 1..m-1 of the block: update, then accumulate p2 = A22' v2 (dgemm.wat)
         p2.fill(0, 0, m - 1);
-        let i = 1;
-        for (; i + 1 < m; i += 2) {
-          const rowA = (off + i) * n + off;
-          const rowB = rowA + n;
-          const va = v[i], wa = w[i], ua = v2[i - 1];
-          const vb = v[i + 1], wb = w[i + 1], ub = v2[i];
-          let sa = 0;
-          let sb = 0;
-          for (let j = 1; j < i; j++) {
-            const vj = v[j];
-            const wj = w[j];
-            const uj = v2[j - 1];
-            const x = a[rowA + j] - (va * wj + wa * vj);
-            const y = a[rowB + j] - (vb * wj + wb * vj);
-            a[rowA + j] = x;
-            a[rowB + j] = y;
-            sa += x * uj;
-            sb += y * uj;
-            p2[j - 1] += x * ua + y * ub;
-          }
-          const xd = a[rowA + i] - 2 * va * wa; // A's diagonal
-          a[rowA + i] = xd;
-          const y = a[rowB + i] - (vb * wa + wb * va); // B at A's column
-          a[rowB + i] = y;
-          const yd = a[rowB + i + 1] - 2 * vb * wb; // B's diagonal
-          a[rowB + i + 1] = yd;
-          p2[i - 1] += sa + xd * ua + y * ub;
-          p2[i] += sb + y * ua + yd * ub;
-        }
-        for (; i < m; i++) {
-          const row = (off + i) * n + off;
-          const vi = v[i];
-          const wi = w[i];
-          const ui = v2[i - 1];
-          let s = 0;
-          for (let j = 1; j < i; j++) {
-            const aij = a[row + j] - (vi * w[j] + wi * v[j]);
-            a[row + j] = aij;
-            s += aij * v2[j - 1];
-            p2[j - 1] += aij * ui;
-          }
-          const aii = a[row + i] - 2 * vi * wi;
-          a[row + i] = aii;
-          p2[i - 1] += s + aii * ui;
-        }
+        kernel.tridiagonalStep(a.byteOffset, n, off, m, v.byteOffset, w.byteOffset, v2.byteOffset, p2.byteOffset);
         [v, v2] = [v2, v];
         [p, p2] = [p2, p];
         beta = r2.beta;
