@@ -125,23 +125,23 @@ function transpose(x: Float64Array, rows: number, cols: number): Float64Array {
   return out;
 }
 
-interface DgemmExports {
+interface KernelExports {
   tridiagonalStep(a: number, n: number, off: number, m: number, v: number, w: number, v2: number, p2: number): void;
   gemmNT(a: number, b: number, c: number, i0: number, i1: number, rb: number, kn: number, lda: number, ldb: number, ldc: number, tri: number, upper: number, kc: number, jc: number): void;
 }
 
-let dgemm: { exports: DgemmExports; memory: WebAssembly.Memory } | undefined;
+let kernelInstance: { exports: KernelExports; memory: WebAssembly.Memory } | undefined;
 
-/** The f64x2 SIMD product of dgemm.wat (assembled beside this file), instantiated once on a memory of its own. */
-function dgemmKernel(bytes: number): { exports: DgemmExports; heap: Float64Array } {
-  if (dgemm === undefined) {
+/** The f64x2 SIMD product of linalg.wat (assembled beside this file), instantiated once on a memory of its own. */
+function wasmKernel(bytes: number): { exports: KernelExports; heap: Float64Array } {
+  if (kernelInstance === undefined) {
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
-    const module = new WebAssembly.Module(readFileSync(new URL('./dgemm.unshared.wasm', import.meta.url)));
-    dgemm = { exports: new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as DgemmExports, memory };
+    const module = new WebAssembly.Module(readFileSync(new URL('./linalg.unshared.wasm', import.meta.url)));
+    kernelInstance = { exports: new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports, memory };
   }
-  const pages = Math.ceil(bytes / 65536) - dgemm.memory.buffer.byteLength / 65536;
-  if (pages > 0) dgemm.memory.grow(pages);
-  return { exports: dgemm.exports, heap: new Float64Array(dgemm.memory.buffer) };
+  const pages = Math.ceil(bytes / 65536) - kernelInstance.memory.buffer.byteLength / 65536;
+  if (pages > 0) kernelInstance.memory.grow(pages);
+  return { exports: kernelInstance.exports, heap: new Float64Array(kernelInstance.memory.buffer) };
 }
 
 // Cache blocking of the kernel: KC columns of k (a row segment of 4 KiB), JC rows of B per block (256 KiB in L2),
@@ -163,7 +163,7 @@ export function gemmNT(a: Float64Array, b: Float64Array, ra: number, rb: number,
   const offB = ra2 * kn2;
   const offC = offB + rb4 * kn2;
   const total = offC + ra2 * rb4;
-  const { exports, heap } = dgemmKernel(total * 8);
+  const { exports, heap } = wasmKernel(total * 8);
   heap.fill(0, 0, total);
   for (let i = 0; i < ra; i++) heap.set(a.subarray(i * kn, (i + 1) * kn), i * kn2);
   for (let j = 0; j < rb; j++) heap.set(b.subarray(j * kn, (j + 1) * kn), offB + j * kn2);
@@ -178,7 +178,7 @@ export function gemmNT(a: Float64Array, b: Float64Array, ra: number, rb: number,
 /** Eigenvalues of a symmetric n×n matrix (row-major; only the lower triangle is read), in no particular order. */
 export function symmetricEigenvalues(matrix: Float64Array, n: number): Float64Array {
   // the matrix and the reflector work vectors live in the WASM kernel's memory
-  const { exports, heap } = dgemmKernel((n * n + 5 * n) * 8);
+  const { exports, heap } = wasmKernel((n * n + 5 * n) * 8);
   const a = heap.subarray(0, n * n);
   a.set(matrix.subarray(0, n * n));
   const d = new Float64Array(n);
@@ -218,7 +218,7 @@ function reflector(a: Float64Array, n: number, k: number, v: Float64Array): { al
  * A22' v' of step k+1 share one pass over the trailing lower triangle (the next reflector needs only the first
  * updated column), which halves the memory traffic of the plain two-pass form.
  */
-function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array, work: Float64Array, kernel: DgemmExports): void {
+function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array, work: Float64Array, kernel: KernelExports): void {
   let v = work.subarray(0, n);
   let p = work.subarray(n, 2 * n);
   let v2 = work.subarray(2 * n, 3 * n);
@@ -261,7 +261,7 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
         const r2 = reflector(a, n, off, v2);
         d[k + 1] = a[off * n + off];
         e[k + 1] = r2.alpha;
-        // one pass over rows and columns 1..m-1 of the block: update, then accumulate p2 = A22' v2 (dgemm.wat)
+        // one pass over rows and columns 1..m-1 of the block: update, then accumulate p2 = A22' v2 (linalg.wat)
         p2.fill(0, 0, m - 1);
         kernel.tridiagonalStep(a.byteOffset, n, off, m, v.byteOffset, w.byteOffset, v2.byteOffset, p2.byteOffset);
         [v, v2] = [v2, v];

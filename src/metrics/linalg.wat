@@ -1,6 +1,6 @@
-;; Float64 matrix product with 128-bit SIMD (f64x2) for the Fréchet distance's linear algebra
+;; Float64 kernels with 128-bit SIMD (f64x2) for the Fréchet distance's linear algebra
 ;; (src/metrics/linalg.ts), over a memory of its own. Pointers are byte offsets; matrices are row-major.
-;; Built to dgemm.wasm by assemble.mjs.
+;; Built to linalg.wasm by assemble.mjs.
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
