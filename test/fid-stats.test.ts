@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { GaussianStats, loadStats, mergeStatsFiles, saveStats } from '../src/metrics/stats.js';
-import { frechetDistance } from '../src/metrics/frechet.js';
+import { frechetDistance, traceSqrtProduct } from '../src/metrics/frechet.js';
 import { decodeNpy, readNpz } from '../src/nn/npz.js';
 import { fidOf } from '../src/metrics/fid.js';
-import { congruence, gemmNT, pivotedCholesky, symmetricEigenvalues } from '../src/metrics/linalg.js';
+import { congruence, gemmNT, pivotedCholesky, setProductThreads, symmetricEigenvalues } from '../src/metrics/linalg.js';
 import { Rng } from '../src/util/rng.js';
 
 const dir = fileURLToPath(new URL('../../fixtures/fid/', import.meta.url));
@@ -160,6 +160,27 @@ test('linear algebra past the kernel blocks: pivoted Cholesky of rank 110 in 150
   const eig = [...symmetricEigenvalues(direct(qd, q, m, m, m), m)].sort((p1, p2) => p1 - p2);
   const sorted = [...lambda].sort((p1, p2) => p1 - p2);
   eig.forEach((v, i) => assert.ok(Math.abs(v - sorted[i]) < 1e-12, `eigenvalue ${i}: ${v} vs ${sorted[i]}`));
+});
+
+test('the matrix product on two threads gives the same tr √(Σ1Σ2), bit for bit, as on one', () => {
+  const rng = new Rng(11);
+  const n = 400; // several chunks of rows per product
+  const cov = () => {
+    const x = Float64Array.from({ length: n * n }, () => rng.normal());
+    return gemmNT(x, x, n, n, n, false, false);
+  };
+  try {
+    setProductThreads(1);
+    const s1 = cov();
+    const s2 = cov();
+    const one = traceSqrtProduct(s1, s2, n);
+    assert.ok(Number.isFinite(one) && one > 0);
+    setProductThreads(2);
+    // the helper thread starts with the first product: run a few so that it takes part
+    for (let round = 0; round < 3; round++) assert.equal(traceSqrtProduct(s1, s2, n), one);
+  } finally {
+    setProductThreads(2);
+  }
 });
 
 test('per-class FID: one Gaussian per cls on each side, each against scipy to 1e-6', async () => {

@@ -6,6 +6,8 @@
 //                    Wilkinson shifts (Golub & Van Loan, Matrix Computations, §8.3), eigenvalues only.
 
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 
 /**
  * Σ (n×n, symmetric PSD) → Σ ≈ B Bᵀ with B = P·L: L [n, r] lower triangular in pivoted row order (row i of L is
@@ -132,23 +134,103 @@ interface KernelExports {
 
 let kernelInstance: { exports: KernelExports; memory: WebAssembly.Memory } | undefined;
 
-/** The f64x2 SIMD product of linalg.wat (assembled beside this file), instantiated once on a memory of its own. */
+/**
+ * The f64x2 SIMD kernels of linalg.wat (assembled beside this file), instantiated once on a shared memory of
+ * their own (the product's helper thread works on it too), grown to at least `bytes`.
+ */
 function wasmKernel(bytes: number): { exports: KernelExports; heap: Float64Array } {
   if (kernelInstance === undefined) {
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
-    const module = new WebAssembly.Module(readFileSync(new URL('./linalg.unshared.wasm', import.meta.url)));
-    kernelInstance = { exports: new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports, memory };
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 32768, shared: true });
+    kernelInstance = { exports: new WebAssembly.Instance(kernelModule(), { env: { memory } }).exports as unknown as KernelExports, memory };
   }
   const pages = Math.ceil(bytes / 65536) - kernelInstance.memory.buffer.byteLength / 65536;
   if (pages > 0) kernelInstance.memory.grow(pages);
   return { exports: kernelInstance.exports, heap: new Float64Array(kernelInstance.memory.buffer) };
 }
 
+let compiled: WebAssembly.Module | undefined;
+function kernelModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(readFileSync(new URL('./linalg.wasm', import.meta.url)));
+  return compiled;
+}
+
 // Cache blocking of the kernel: KC columns of k (a row segment of 4 KiB), JC rows of B per block (256 KiB in L2),
-// ROWS rows of A per call.
+// ROWS rows of A per chunk of work.
 const KC = 512;
 const JC = 64;
 const ROWS = 64;
+
+// The product's threads share an Int32Array of control words: the round's number (the helper waits for it to
+// change), the next chunk of rows to take, how many chunks are being computed, then the kernel's arguments.
+const SEQ = 0;
+const NEXT = 1;
+const IN_FLIGHT = 2;
+const ARGS = 3; // a, b, c, rows, rb, kn, lda, ldb, ldc, tri, upper
+const NO_CHUNKS = 1 << 30; // NEXT between rounds
+
+/** Takes chunks of ROWS rows of the current round until none are left, on either thread. */
+function takeChunks(gemm: KernelExports['gemmNT'], control: Int32Array): void {
+  for (;;) {
+    Atomics.add(control, IN_FLIGHT, 1);
+    const i0 = Atomics.add(control, NEXT, 1) * ROWS;
+    const [a, b, c, rows, rb, kn, lda, ldb, ldc, tri, upper] = control.subarray(ARGS, ARGS + 11);
+    if (i0 < rows) gemm(a, b, c, i0, Math.min(i0 + ROWS, rows), rb, kn, lda, ldb, ldc, tri, upper, KC, JC);
+    Atomics.sub(control, IN_FLIGHT, 1);
+    Atomics.notify(control, IN_FLIGHT);
+    if (i0 >= rows) return;
+  }
+}
+
+/** The loop of the product's helper thread (linalg-worker.ts): waits for each new round and takes its chunks. */
+export function productThread(memory: WebAssembly.Memory, control: Int32Array): never {
+  const gemm = (new WebAssembly.Instance(kernelModule(), { env: { memory } }).exports as unknown as KernelExports).gemmNT;
+  let seen = 0;
+  for (;;) {
+    Atomics.wait(control, SEQ, seen);
+    seen = Atomics.load(control, SEQ);
+    takeChunks(gemm, control);
+  }
+}
+
+let threads = Math.min(2, availableParallelism());
+let helper: { worker: Worker; control: Int32Array } | undefined;
+
+/** How many threads the WASM matrix product uses: 1, or 2 (the calling thread and one worker). */
+export function setProductThreads(n: 1 | 2): void {
+  threads = n;
+}
+
+/**
+ * C[i, j] += Σ A[i, k] B[j, k] over rows 0 ≤ i < rows in chunks of ROWS rows, arguments as the kernel's
+ * gemmNT (byte offsets in the kernel's memory); with two threads the helper worker takes chunks too (whoever
+ * is free takes the next one, so a busy core does not hold the other back). The chunks write disjoint rows of
+ * C and each element is summed in the same order on either thread: the result does not depend on the split.
+ */
+function runProduct(exports: KernelExports, args: number[]): void {
+  const rows = args[3];
+  if (threads < 2 || rows <= ROWS) {
+    const [a, b, c, , rb, kn, lda, ldb, ldc, tri, upper] = args;
+    for (let i0 = 0; i0 < rows; i0 += ROWS) exports.gemmNT(a, b, c, i0, Math.min(i0 + ROWS, rows), rb, kn, lda, ldb, ldc, tri, upper, KC, JC);
+    return;
+  }
+  if (helper === undefined) {
+    const control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + 11)));
+    control[NEXT] = NO_CHUNKS;
+    const worker = new Worker(new URL('./linalg-worker.js', import.meta.url), { workerData: { memory: kernelInstance!.memory, control } });
+    worker.unref();
+    helper = { worker, control };
+  }
+  const control = helper.control;
+  control.set(args, ARGS);
+  Atomics.store(control, NEXT, 0);
+  Atomics.add(control, SEQ, 1);
+  Atomics.notify(control, SEQ);
+  takeChunks(exports.gemmNT, control);
+  // the chunks are all taken: a late claim finds nothing (whatever the next round's size), and those still being
+  // computed are waited for
+  Atomics.store(control, NEXT, NO_CHUNKS);
+  for (let busy = Atomics.load(control, IN_FLIGHT); busy !== 0; busy = Atomics.load(control, IN_FLIGHT)) Atomics.wait(control, IN_FLIGHT, busy);
+}
 
 /**
  * C = A Bᵀ [ra, rb] for A [ra, kn], B [rb, kn] row-major (dot products of contiguous rows), in WASM SIMD.
@@ -167,9 +249,7 @@ export function gemmNT(a: Float64Array, b: Float64Array, ra: number, rb: number,
   heap.fill(0, 0, total);
   for (let i = 0; i < ra; i++) heap.set(a.subarray(i * kn, (i + 1) * kn), i * kn2);
   for (let j = 0; j < rb; j++) heap.set(b.subarray(j * kn, (j + 1) * kn), offB + j * kn2);
-  for (let i0 = 0; i0 < ra2; i0 += ROWS) {
-    exports.gemmNT(0, offB * 8, offC * 8, i0, Math.min(i0 + ROWS, ra2), rb4, kn2, kn2, kn2, rb4, tri ? 1 : 0, upper ? 1 : 0, KC, JC);
-  }
+  runProduct(exports, [0, offB * 8, offC * 8, ra2, rb4, kn2, kn2, kn2, rb4, tri ? 1 : 0, upper ? 1 : 0]);
   const c = new Float64Array(ra * rb);
   for (let i = 0; i < ra; i++) c.set(heap.subarray(offC + i * rb4, offC + i * rb4 + rb), i * rb);
   return c;
