@@ -4,6 +4,9 @@
 //                    stopping rule of LAPACK's dpstrf: remaining pivot ≤ n·ε·max diag);
 //   symmetricEigenvalues: Householder reduction to tridiagonal form, then the implicit QL algorithm with
 //                    Wilkinson shifts (Golub & Van Loan, Matrix Computations, §8.3), eigenvalues only.
+// The O(n³) work runs in f64x2 WASM kernels (linalg.wat): the cache-blocked product A Bᵀ (the congruence, the
+// Cholesky trailing updates; on two threads when there are two cores) and the fused update + product pass of
+// each Householder step.
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
