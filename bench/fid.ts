@@ -5,7 +5,7 @@
 //   frechet   the 2048-d Fréchet distance (wall and CPU seconds, as the machine may be shared): synthaug's float64 pivoted-Cholesky + eigenvalue route against scipy's
 //             sqrtm route as pytorch-fid runs it, on the same statistics (written to a temporary .npz)
 // Prints the ISA: CPU model and vector extensions, the tfjs backend, numpy/scipy's BLAS.
-//   node dist/bench/fid.js [--no-torch] [--steps N]
+//   node dist/bench/fid.js [--no-torch] [--steps N] [--frechet-only] [--product-threads 1|2]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -16,6 +16,7 @@ import { initBackend } from '../src/backend/index.js';
 import { FIDInceptionV3 } from '../src/models/inception.js';
 import { inceptionExtractor } from '../src/models/inception-extractor.js';
 import { frechetDistance } from '../src/metrics/frechet.js';
+import { setProductThreads } from '../src/metrics/linalg.js';
 import { writeNpz } from '../src/nn/npz.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -61,8 +62,14 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   const steps = si >= 0 ? Number(argv[si + 1]) : 3;
   const info = await initBackend('auto');
   console.log(`ISA: ${isa()}; tfjs backend ${info.name}${info.threads ? ` (${info.threads} threads)` : ''}`);
+  if (!argv.includes('--frechet-only')) await extractBench(torch, steps);
+  const ti = argv.indexOf('--product-threads');
+  const threads = ti >= 0 && argv[ti + 1] === '1' ? 1 : Math.min(2, cpus().length);
+  setProductThreads(threads === 1 ? 1 : 2);
+  await frechetBench(torch, threads);
+}
 
-  // ---- extract
+async function extractBench(torch: boolean, steps: number): Promise<void> {
   const batch = 8;
   const net = new FIDInceptionV3(1);
   const ex = inceptionExtractor(net, 'pytorch-fid');
@@ -84,7 +91,9 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
       (theirs ? ` | ratio ${(ours / theirs).toFixed(2)} (target ≥ 0.5 on WASM)` : ''),
   );
 
-  // ---- frechet
+}
+
+async function frechetBench(torch: boolean, threads: number): Promise<void> {
   const g1 = randomStats(new Rng(1), 2 * D, 0.2);
   const g2 = randomStats(new Rng(2), 2 * D, 0.3);
   const t0 = performance.now();
@@ -113,7 +122,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  console.log(`frechet  synthaug ${secs.toFixed(2)} s wall, ${cpuSecs.toFixed(2)} s CPU (D = ${D}, float64, one thread) | ${refLine}`);
+  console.log(`frechet  synthaug ${secs.toFixed(2)} s wall, ${cpuSecs.toFixed(2)} s CPU (D = ${D}, float64, products on ${threads} thread${threads > 1 ? 's' : ''}) | ${refLine}`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

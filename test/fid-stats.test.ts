@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { GaussianStats, loadStats, mergeStatsFiles, saveStats } from '../src/metrics/stats.js';
-import { frechetDistance } from '../src/metrics/frechet.js';
+import { frechetDistance, traceSqrtProduct } from '../src/metrics/frechet.js';
 import { decodeNpy, readNpz } from '../src/nn/npz.js';
 import { fidOf } from '../src/metrics/fid.js';
-import { pivotedCholesky, symmetricEigenvalues } from '../src/metrics/linalg.js';
+import { congruence, gemmNT, pivotedCholesky, setProductThreads, symmetricEigenvalues } from '../src/metrics/linalg.js';
+import { Rng } from '../src/util/rng.js';
 
 const dir = fileURLToPath(new URL('../../fixtures/fid/', import.meta.url));
 const expected = JSON.parse(readFileSync(`${dir}expected.json`, 'utf8')) as Record<string, number> & { per_class: Record<string, number> };
@@ -103,6 +104,82 @@ test('linear algebra: pivoted Cholesky reproduces a PSD matrix; eigenvalues of a
       for (let k = 0; k < rank; k++) s += b[i * rank + k] * b[j * rank + k];
       assert.ok(Math.abs(s - m[i * n + j]) < 1e-12);
     }
+  }
+});
+
+test('linear algebra past the kernel blocks: pivoted Cholesky of rank 110 in 150, Bᵀ S B, A Bᵀ, eigenvalues at n = 67', () => {
+  const rng = new Rng(7);
+  const maxAbsDiff = (x: ArrayLike<number>, y: ArrayLike<number>) => {
+    let m = 0;
+    for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
+    return m;
+  };
+  // Σ = X Xᵀ, X [150, 110]: more than two Cholesky panels, then the rank stop
+  const n = 150;
+  const r0 = 110;
+  const x = Float64Array.from({ length: n * r0 }, () => rng.normal());
+  const direct = (p: Float64Array, q: Float64Array, rows: number, cols: number, inner: number) => {
+    const out = new Float64Array(rows * cols);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) for (let k = 0; k < inner; k++) out[i * cols + j] += p[i * inner + k] * q[j * inner + k];
+    return out;
+  };
+  const sigma = direct(x, x, n, n, r0);
+  const { b, l, perm, rank } = pivotedCholesky(sigma, n);
+  assert.equal(rank, r0);
+  assert.ok(maxAbsDiff(direct(b, b, n, n, rank), sigma) < 1e-10 * r0);
+  // Bᵀ S B against the direct triple product, S = Y Yᵀ
+  const y = Float64Array.from({ length: n * n }, () => rng.normal());
+  const s = direct(y, y, n, n, n);
+  const bt = new Float64Array(rank * n);
+  for (let i = 0; i < n; i++) for (let k = 0; k < rank; k++) bt[k * n + i] = b[i * rank + k];
+  const sb = direct(s, bt, n, rank, n); // [n, r] = S B
+  const sbt = new Float64Array(rank * n);
+  for (let i = 0; i < n; i++) for (let k = 0; k < rank; k++) sbt[k * n + i] = sb[i * rank + k];
+  const want = direct(bt, sbt, rank, rank, n);
+  const got = congruence(s, l, perm, n, rank);
+  assert.ok(maxAbsDiff(got, want) < 1e-12 * Math.max(...want.map(Math.abs)), `${maxAbsDiff(got, want)}`);
+  // A Bᵀ at sizes that need padding, plain and with A lower trapezoidal (tri)
+  const a7 = Float64Array.from({ length: 7 * 9 }, (_, i) => (i % 9 >= Math.floor(i / 9) ? rng.normal() : 0));
+  const b5 = Float64Array.from({ length: 5 * 9 }, () => rng.normal());
+  for (const tri of [false, true]) assert.ok(maxAbsDiff(gemmNT(a7, b5, 7, 5, 9, tri, false), direct(a7, b5, 7, 5, 9)) < 1e-13);
+  // Q diag(λ) Qᵀ, Q a product of three Householder reflections, λ with zeros and a repeated value
+  const m = 67;
+  const lambda = Array.from({ length: m }, (_, i) => (i % 5 === 0 ? 0 : i % 7 === 0 ? 2 : 1 + i / 10));
+  const q = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) q[i * m + i] = 1;
+  for (let h = 0; h < 3; h++) {
+    const u = Float64Array.from({ length: m }, () => rng.normal());
+    const uu = u.reduce((acc, v) => acc + v * v, 0);
+    for (let row = 0; row < m; row++) {
+      let dot = 0;
+      for (let k = 0; k < m; k++) dot += q[row * m + k] * u[k];
+      for (let k = 0; k < m; k++) q[row * m + k] -= (2 * dot * u[k]) / uu;
+    }
+  }
+  const qd = Float64Array.from({ length: m * m }, (_, i) => q[i] * lambda[i % m]);
+  const eig = [...symmetricEigenvalues(direct(qd, q, m, m, m), m)].sort((p1, p2) => p1 - p2);
+  const sorted = [...lambda].sort((p1, p2) => p1 - p2);
+  eig.forEach((v, i) => assert.ok(Math.abs(v - sorted[i]) < 1e-12, `eigenvalue ${i}: ${v} vs ${sorted[i]}`));
+});
+
+test('the matrix product on two threads gives the same tr √(Σ1Σ2), bit for bit, as on one', () => {
+  const rng = new Rng(11);
+  const n = 400; // several chunks of rows per product
+  const cov = () => {
+    const x = Float64Array.from({ length: n * n }, () => rng.normal());
+    return gemmNT(x, x, n, n, n, false, false);
+  };
+  try {
+    setProductThreads(1);
+    const s1 = cov();
+    const s2 = cov();
+    const one = traceSqrtProduct(s1, s2, n);
+    assert.ok(Number.isFinite(one) && one > 0);
+    setProductThreads(2);
+    // the helper thread starts with the first product: run a few so that it takes part
+    for (let round = 0; round < 3; round++) assert.equal(traceSqrtProduct(s1, s2, n), one);
+  } finally {
+    setProductThreads(2);
   }
 });
 

@@ -4,6 +4,13 @@
 //                    stopping rule of LAPACK's dpstrf: remaining pivot ≤ n·ε·max diag);
 //   symmetricEigenvalues: Householder reduction to tridiagonal form, then the implicit QL algorithm with
 //                    Wilkinson shifts (Golub & Van Loan, Matrix Computations, §8.3), eigenvalues only.
+// The O(n³) work runs in f64x2 WASM kernels (linalg.wat): the cache-blocked product A Bᵀ (the congruence, the
+// Cholesky trailing updates; on two threads when there are two cores) and the fused update + product pass of
+// each Householder step.
+
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 
 /**
  * Σ (n×n, symmetric PSD) → Σ ≈ B Bᵀ with B = P·L: L [n, r] lower triangular in pivoted row order (row i of L is
@@ -20,44 +27,65 @@ export function pivotedCholesky(sigma: Float64Array, n: number): { b: Float64Arr
   }
   const tol = n * Number.EPSILON * maxDiag;
   let rank = 0;
-  for (let k = 0; k < n; k++) {
-    let best = k;
-    for (let i = k + 1; i < n; i++) if (diag[i] > diag[best]) best = i;
-    if (!(diag[best] > tol)) break;
-    if (best !== k) {
-      swapSymmetric(a, n, k, best);
-      [perm[k], perm[best]] = [perm[best], perm[k]];
-      [diag[k], diag[best]] = [diag[best], diag[k]];
-    }
-    const lkk = Math.sqrt(diag[k]);
-    const rowK = k * n;
-    a[rowK + k] = lkk;
-    const inv = 1 / lkk;
-    // left-looking: L[i,k] = (Σ[i,k] − L[i,:k]·L[k,:k]) / L[k,k], dot products of contiguous rows, 4 rows at a time
-    let i = k + 1;
-    for (; i + 3 < n; i += 4) {
-      const r0 = i * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
-      let s0 = a[r0 + k], s1 = a[r1 + k], s2 = a[r2 + k], s3 = a[r3 + k];
-      for (let j = 0; j < k; j++) {
-        const lk = a[rowK + j];
-        s0 -= a[r0 + j] * lk;
-        s1 -= a[r1 + j] * lk;
-        s2 -= a[r2 + j] * lk;
-        s3 -= a[r3 + j] * lk;
+  // blocked by panels of NB columns: left-looking inside a panel, then the trailing matrix (rows and columns past
+  // the panel, both triangles) loses the panel's contribution L21 L21ᵀ in one matrix product
+  for (let k0 = 0; k0 === rank && k0 < n; k0 += CHOLESKY_PANEL) {
+    const k1 = Math.min(n, k0 + CHOLESKY_PANEL);
+    for (let k = k0; k < k1; k++) {
+      let best = k;
+      for (let i = k + 1; i < n; i++) if (diag[i] > diag[best]) best = i;
+      if (!(diag[best] > tol)) break;
+      if (best !== k) {
+        swapSymmetric(a, n, k, best);
+        [perm[k], perm[best]] = [perm[best], perm[k]];
+        [diag[k], diag[best]] = [diag[best], diag[k]];
       }
-      a[r0 + k] = s0 * inv;
-      a[r1 + k] = s1 * inv;
-      a[r2 + k] = s2 * inv;
-      a[r3 + k] = s3 * inv;
+      const lkk = Math.sqrt(diag[k]);
+      const rowK = k * n;
+      a[rowK + k] = lkk;
+      const inv = 1 / lkk;
+      // L[i,k] = (Σ[i,k] − L[i,k0:k]·L[k,k0:k]) / L[k,k] (columns before k0 are already subtracted), dot products
+      // of contiguous rows, 4 rows at a time
+      let i = k + 1;
+      for (; i + 3 < n; i += 4) {
+        const r0 = i * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
+        let s0 = a[r0 + k], s1 = a[r1 + k], s2 = a[r2 + k], s3 = a[r3 + k];
+        for (let j = k0; j < k; j++) {
+          const lk = a[rowK + j];
+          s0 -= a[r0 + j] * lk;
+          s1 -= a[r1 + j] * lk;
+          s2 -= a[r2 + j] * lk;
+          s3 -= a[r3 + j] * lk;
+        }
+        a[r0 + k] = s0 * inv;
+        a[r1 + k] = s1 * inv;
+        a[r2 + k] = s2 * inv;
+        a[r3 + k] = s3 * inv;
+      }
+      for (; i < n; i++) {
+        const rowI = i * n;
+        let s = a[rowI + k];
+        for (let j = k0; j < k; j++) s -= a[rowI + j] * a[rowK + j];
+        a[rowI + k] = s * inv;
+      }
+      for (let q = k + 1; q < n; q++) diag[q] -= a[q * n + k] * a[q * n + k];
+      rank++;
     }
-    for (; i < n; i++) {
-      const rowI = i * n;
-      let s = a[rowI + k];
-      for (let j = 0; j < k; j++) s -= a[rowI + j] * a[rowK + j];
-      a[rowI + k] = s * inv;
+    if (rank < k1 || k1 === n) break;
+    const m = n - k1;
+    const w = k1 - k0;
+    const panel = new Float64Array(m * w); // L21 [m, w]
+    for (let i = 0; i < m; i++) panel.set(a.subarray((k1 + i) * n + k0, (k1 + i) * n + k1), i * w);
+    const u = gemmNT(panel, panel, m, m, w, false, true); // upper triangle of L21 L21ᵀ
+    for (let i = 0; i < m; i++) {
+      const row = (k1 + i) * n + k1;
+      a[row + i] -= u[i * m + i];
+      for (let j = i + 1; j < m; j++) {
+        const x = u[i * m + j];
+        a[row + j] -= x;
+        a[(k1 + j) * n + k1 + i] -= x;
+      }
     }
-    for (let q = k + 1; q < n; q++) diag[q] -= a[q * n + k] * a[q * n + k];
-    rank++;
   }
   const l = new Float64Array(n * rank);
   const b = new Float64Array(n * rank);
@@ -68,6 +96,8 @@ export function pivotedCholesky(sigma: Float64Array, n: number): { b: Float64Arr
   }
   return { b, l, perm, rank };
 }
+
+const CHOLESKY_PANEL = 64;
 
 /** Swaps rows and columns k and m of the n×n matrix a (a symmetric permutation). */
 function swapSymmetric(a: Float64Array, n: number, k: number, m: number): void {
@@ -87,11 +117,9 @@ export function congruence(s: Float64Array, l: Float64Array, perm: Int32Array, n
   }
   const lt = transpose(l, n, r); // [r, n]; row j is zero before column j
   // Tᵀ [r, n]: Tᵀ[j, i] = Σ_{k ≥ j} Lᵀ[j, k] S'[i, k]
-  const tt = new Float64Array(r * n);
-  gemmNT(lt, sp, tt, r, n, n, (j0) => j0, false);
+  const tt = gemmNT(lt, sp, r, n, n, true, false);
   // M = Lᵀ T [r, r]: M[i, j] = Σ_{k ≥ i} Lᵀ[i, k] Tᵀ[j, k], upper triangle then mirrored
-  const m = new Float64Array(r * r);
-  gemmNT(lt, tt, m, r, r, n, (i0) => i0, true);
+  const m = gemmNT(lt, tt, r, r, n, true, true);
   for (let i = 0; i < r; i++) for (let j = 0; j < i; j++) m[i * r + j] = m[j * r + i];
   return m;
 }
@@ -102,47 +130,143 @@ function transpose(x: Float64Array, rows: number, cols: number): Float64Array {
   return out;
 }
 
+interface KernelExports {
+  tridiagonalStep(a: number, n: number, off: number, m: number, v: number, w: number, v2: number, p2: number): void;
+  gemmNT(a: number, b: number, c: number, i0: number, i1: number, rb: number, kn: number, lda: number, ldb: number, ldc: number, tri: number, upper: number, kc: number, jc: number): void;
+}
+
+let kernelInstance: { exports: KernelExports; memory: WebAssembly.Memory } | undefined;
+
 /**
- * C[i, j] = Σ_{k ≥ start(i0)} A[i, k]·B[j, k] for A [ra, kn], B [rb, kn], C [ra, rb] (row-major, dot products of
- * contiguous rows), in 4×4 blocks of (i, j) with 16 running sums; `start(i0)` is a lower bound of the non-zero
- * columns of rows i0..i0+3 of A; `upper`: only blocks with j ≥ i are needed.
+ * The f64x2 SIMD kernels of linalg.wat (assembled beside this file), instantiated once on a shared memory of
+ * their own (the product's helper thread works on it too), grown to at least `bytes`.
  */
-function gemmNT(a: Float64Array, b: Float64Array, c: Float64Array, ra: number, rb: number, kn: number, start: (i0: number) => number, upper: boolean): void {
-  for (let i0 = 0; i0 < ra; i0 += 4) {
-    const k0 = Math.min(start(i0), kn);
-    const ni = Math.min(4, ra - i0);
-    const a0 = i0 * kn;
-    const a1 = (i0 + Math.min(1, ni - 1)) * kn;
-    const a2 = (i0 + Math.min(2, ni - 1)) * kn;
-    const a3 = (i0 + Math.min(3, ni - 1)) * kn;
-    for (let j0 = upper ? i0 - (i0 % 4) : 0; j0 < rb; j0 += 4) {
-      const nj = Math.min(4, rb - j0);
-      const b0 = j0 * kn;
-      const b1 = (j0 + Math.min(1, nj - 1)) * kn;
-      const b2 = (j0 + Math.min(2, nj - 1)) * kn;
-      const b3 = (j0 + Math.min(3, nj - 1)) * kn;
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-      for (let k = k0; k < kn; k++) {
-        const x0 = a[a0 + k], x1 = a[a1 + k], x2 = a[a2 + k], x3 = a[a3 + k];
-        const y0 = b[b0 + k], y1 = b[b1 + k], y2 = b[b2 + k], y3 = b[b3 + k];
-        c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
-        c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
-        c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3;
-        c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3;
-      }
-      const block = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
-      for (let di = 0; di < ni; di++) for (let dj = 0; dj < nj; dj++) c[(i0 + di) * rb + j0 + dj] = block[di * 4 + dj];
-    }
+function wasmKernel(bytes: number): { exports: KernelExports; heap: Float64Array } {
+  if (kernelInstance === undefined) {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 32768, shared: true });
+    kernelInstance = { exports: new WebAssembly.Instance(kernelModule(), { env: { memory } }).exports as unknown as KernelExports, memory };
   }
+  const pages = Math.ceil(bytes / 65536) - kernelInstance.memory.buffer.byteLength / 65536;
+  if (pages > 0) kernelInstance.memory.grow(pages);
+  return { exports: kernelInstance.exports, heap: new Float64Array(kernelInstance.memory.buffer) };
+}
+
+let compiled: WebAssembly.Module | undefined;
+function kernelModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(readFileSync(new URL('./linalg.wasm', import.meta.url)));
+  return compiled;
+}
+
+// Cache blocking of the kernel: KC columns of k (a row segment of 4 KiB), JC rows of B per block (256 KiB in L2),
+// ROWS rows of A per chunk of work.
+const KC = 512;
+const JC = 64;
+const ROWS = 64;
+
+// The product's threads share an Int32Array of control words: the round's number (the helper waits for it to
+// change), the next chunk of rows to take, how many chunks are being computed, then the kernel's arguments.
+const SEQ = 0;
+const NEXT = 1;
+const IN_FLIGHT = 2;
+const ARGS = 3; // a, b, c, rows, rb, kn, lda, ldb, ldc, tri, upper
+const NO_CHUNKS = 1 << 30; // NEXT between rounds
+
+/** Takes chunks of ROWS rows of the current round until none are left, on either thread. */
+function takeChunks(gemm: KernelExports['gemmNT'], control: Int32Array): void {
+  for (;;) {
+    Atomics.add(control, IN_FLIGHT, 1);
+    const i0 = Atomics.add(control, NEXT, 1) * ROWS;
+    const [a, b, c, rows, rb, kn, lda, ldb, ldc, tri, upper] = control.subarray(ARGS, ARGS + 11);
+    if (i0 < rows) gemm(a, b, c, i0, Math.min(i0 + ROWS, rows), rb, kn, lda, ldb, ldc, tri, upper, KC, JC);
+    Atomics.sub(control, IN_FLIGHT, 1);
+    Atomics.notify(control, IN_FLIGHT);
+    if (i0 >= rows) return;
+  }
+}
+
+/** The loop of the product's helper thread (linalg-worker.ts): waits for each new round and takes its chunks. */
+export function productThread(memory: WebAssembly.Memory, control: Int32Array): never {
+  const gemm = (new WebAssembly.Instance(kernelModule(), { env: { memory } }).exports as unknown as KernelExports).gemmNT;
+  let seen = 0;
+  for (;;) {
+    Atomics.wait(control, SEQ, seen);
+    seen = Atomics.load(control, SEQ);
+    takeChunks(gemm, control);
+  }
+}
+
+let threads = Math.min(2, availableParallelism());
+let helper: { worker: Worker; control: Int32Array } | undefined;
+
+/** How many threads the WASM matrix product uses: 1, or 2 (the calling thread and one worker). */
+export function setProductThreads(n: 1 | 2): void {
+  threads = n;
+}
+
+/**
+ * C[i, j] += Σ A[i, k] B[j, k] over rows 0 ≤ i < rows in chunks of ROWS rows, arguments as the kernel's
+ * gemmNT (byte offsets in the kernel's memory); with two threads the helper worker takes chunks too (whoever
+ * is free takes the next one, so a busy core does not hold the other back). The chunks write disjoint rows of
+ * C and each element is summed in the same order on either thread: the result does not depend on the split.
+ */
+function runProduct(exports: KernelExports, args: number[]): void {
+  const rows = args[3];
+  if (threads < 2 || rows <= ROWS) {
+    const [a, b, c, , rb, kn, lda, ldb, ldc, tri, upper] = args;
+    for (let i0 = 0; i0 < rows; i0 += ROWS) exports.gemmNT(a, b, c, i0, Math.min(i0 + ROWS, rows), rb, kn, lda, ldb, ldc, tri, upper, KC, JC);
+    return;
+  }
+  if (helper === undefined) {
+    const control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + 11)));
+    control[NEXT] = NO_CHUNKS;
+    const worker = new Worker(new URL('./linalg-worker.js', import.meta.url), { workerData: { memory: kernelInstance!.memory, control } });
+    worker.unref();
+    helper = { worker, control };
+  }
+  const control = helper.control;
+  control.set(args, ARGS);
+  Atomics.store(control, NEXT, 0);
+  Atomics.add(control, SEQ, 1);
+  Atomics.notify(control, SEQ);
+  takeChunks(exports.gemmNT, control);
+  // the chunks are all taken: a late claim finds nothing (whatever the next round's size), and those still being
+  // computed are waited for
+  Atomics.store(control, NEXT, NO_CHUNKS);
+  for (let busy = Atomics.load(control, IN_FLIGHT); busy !== 0; busy = Atomics.load(control, IN_FLIGHT)) Atomics.wait(control, IN_FLIGHT, busy);
+}
+
+/**
+ * C = A Bᵀ [ra, rb] for A [ra, kn], B [rb, kn] row-major (dot products of contiguous rows), in WASM SIMD.
+ * `tri`: row i of A is zero before column i (those products are skipped). `upper`: only C[i, j ≥ i] is needed
+ * (the rest may be left zero). The operands are copied into the kernel's memory, zero-padded to ra even,
+ * rb a multiple of 4 and kn even.
+ */
+export function gemmNT(a: Float64Array, b: Float64Array, ra: number, rb: number, kn: number, tri: boolean, upper: boolean): Float64Array {
+  const ra2 = ra + (ra % 2);
+  const rb4 = rb + ((4 - (rb % 4)) % 4);
+  const kn2 = kn + (kn % 2);
+  const offB = ra2 * kn2;
+  const offC = offB + rb4 * kn2;
+  const total = offC + ra2 * rb4;
+  const { exports, heap } = wasmKernel(total * 8);
+  heap.fill(0, 0, total);
+  for (let i = 0; i < ra; i++) heap.set(a.subarray(i * kn, (i + 1) * kn), i * kn2);
+  for (let j = 0; j < rb; j++) heap.set(b.subarray(j * kn, (j + 1) * kn), offB + j * kn2);
+  runProduct(exports, [0, offB * 8, offC * 8, ra2, rb4, kn2, kn2, kn2, rb4, tri ? 1 : 0, upper ? 1 : 0]);
+  const c = new Float64Array(ra * rb);
+  for (let i = 0; i < ra; i++) c.set(heap.subarray(offC + i * rb4, offC + i * rb4 + rb), i * rb);
+  return c;
 }
 
 /** Eigenvalues of a symmetric n×n matrix (row-major; only the lower triangle is read), in no particular order. */
 export function symmetricEigenvalues(matrix: Float64Array, n: number): Float64Array {
-  const a = Float64Array.from(matrix);
+  // the matrix and the reflector work vectors live in the WASM kernel's memory
+  const { exports, heap } = wasmKernel((n * n + 5 * n) * 8);
+  const a = heap.subarray(0, n * n);
+  a.set(matrix.subarray(0, n * n));
   const d = new Float64Array(n);
   const e = new Float64Array(n); // e[i] couples d[i] and d[i+1]
-  tridiagonalize(a, n, d, e);
+  tridiagonalize(a, n, d, e, heap.subarray(n * n, n * n + 5 * n), exports);
   tridiagonalQL(d, e, n);
   return d;
 }
@@ -177,12 +301,12 @@ function reflector(a: Float64Array, n: number, k: number, v: Float64Array): { al
  * A22' v' of step k+1 share one pass over the trailing lower triangle (the next reflector needs only the first
  * updated column), which halves the memory traffic of the plain two-pass form.
  */
-function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array): void {
-  let v = new Float64Array(n);
-  let p = new Float64Array(n);
-  let v2 = new Float64Array(n);
-  let p2 = new Float64Array(n);
-  const w = new Float64Array(n);
+function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array, work: Float64Array, kernel: KernelExports): void {
+  let v = work.subarray(0, n);
+  let p = work.subarray(n, 2 * n);
+  let v2 = work.subarray(2 * n, 3 * n);
+  let p2 = work.subarray(3 * n, 4 * n);
+  const w = work.subarray(4 * n, 5 * n);
   if (n >= 3) {
     const r = reflector(a, n, 0, v);
     d[0] = a[0];
@@ -220,54 +344,9 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
         const r2 = reflector(a, n, off, v2);
         d[k + 1] = a[off * n + off];
         e[k + 1] = r2.alpha;
-        // one pass: rows i = 1..m-1 of the block, columns 1..i: update, then accumulate p2 = A22' v2
-        // (two rows at a time, sharing the loads of v, w, v2 and p2)
+        // one pass over rows and columns 1..m-1 of the block: update, then accumulate p2 = A22' v2 (linalg.wat)
         p2.fill(0, 0, m - 1);
-        let i = 1;
-        for (; i + 1 < m; i += 2) {
-          const rowA = (off + i) * n + off;
-          const rowB = rowA + n;
-          const va = v[i], wa = w[i], ua = v2[i - 1];
-          const vb = v[i + 1], wb = w[i + 1], ub = v2[i];
-          let sa = 0;
-          let sb = 0;
-          for (let j = 1; j < i; j++) {
-            const vj = v[j];
-            const wj = w[j];
-            const uj = v2[j - 1];
-            const x = a[rowA + j] - (va * wj + wa * vj);
-            const y = a[rowB + j] - (vb * wj + wb * vj);
-            a[rowA + j] = x;
-            a[rowB + j] = y;
-            sa += x * uj;
-            sb += y * uj;
-            p2[j - 1] += x * ua + y * ub;
-          }
-          const xd = a[rowA + i] - 2 * va * wa; // A's diagonal
-          a[rowA + i] = xd;
-          const y = a[rowB + i] - (vb * wa + wb * va); // B at A's column
-          a[rowB + i] = y;
-          const yd = a[rowB + i + 1] - 2 * vb * wb; // B's diagonal
-          a[rowB + i + 1] = yd;
-          p2[i - 1] += sa + xd * ua + y * ub;
-          p2[i] += sb + y * ua + yd * ub;
-        }
-        for (; i < m; i++) {
-          const row = (off + i) * n + off;
-          const vi = v[i];
-          const wi = w[i];
-          const ui = v2[i - 1];
-          let s = 0;
-          for (let j = 1; j < i; j++) {
-            const aij = a[row + j] - (vi * w[j] + wi * v[j]);
-            a[row + j] = aij;
-            s += aij * v2[j - 1];
-            p2[j - 1] += aij * ui;
-          }
-          const aii = a[row + i] - 2 * vi * wi;
-          a[row + i] = aii;
-          p2[i - 1] += s + aii * ui;
-        }
+        kernel.tridiagonalStep(a.byteOffset, n, off, m, v.byteOffset, w.byteOffset, v2.byteOffset, p2.byteOffset);
         [v, v2] = [v2, v];
         [p, p2] = [p2, p];
         beta = r2.beta;
