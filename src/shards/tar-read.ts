@@ -360,7 +360,7 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
         } else unread.note(name.endsWith('/') ? 'directory' : `member of type ${JSON.stringify(header.type)}`, name, shard);
         continue;
       }
-      index.add(name, reader.offset, size);
+      if (options.reread !== undefined) index.add(name, reader.offset, size); // only a file can go back to a link's target
       let data: Buffer;
       if (reader.available >= size + pad) {
         // The common case: data and padding within the current chunk, taken without a promise.
@@ -405,8 +405,8 @@ async function* memberBatches(chunks: AsyncIterable<Buffer | Uint8Array | string
 async function hardLink(name: string, target: string, index: MemberIndex, reread: Reread | undefined, seq: number): Promise<TarMember> {
   const found = index.get(target);
   const refuse = (why: string): TarMember => ({ name, data: Buffer.alloc(0), seq, problem: `hard link ${JSON.stringify(name)} to ${JSON.stringify(target)}: ${why}` });
-  if (found === undefined) return refuse('no earlier regular member has that name');
   if (reread === undefined) return refuse('links are resolved only in files (a stream cannot go back to the target)');
+  if (found === undefined) return refuse('no earlier regular member has that name');
   const data = await reread(found.offset, found.size);
   if (data.length < found.size) return refuse('the target is cut');
   return { name, data, seq };
