@@ -1,5 +1,6 @@
 // Typed errors. Only the entry point (src/cli.ts) turns them into exit codes:
 // UsageError → 2, InputError and any other failure → 1.
+import { readFile } from 'node:fs/promises';
 import { printableName } from './shards/keys.js';
 
 /** The command line is wrong: a bad option value, a missing argument. Exit 2. */
@@ -32,4 +33,13 @@ export class InputError extends Error {
 export function invalidParameterError(name: string, expected: string, actual: unknown): UsageError {
   const shown = typeof actual === 'string' ? JSON.stringify(actual) : String(actual);
   return new UsageError(`Expected ${expected} for --${name} but received ${shown}`);
+}
+
+/** The bytes of a file the user named, or an InputError saying which file (`what`: "weights file", ...) and why. */
+export async function readInputFile(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new InputError(`cannot read ${what} ${path}: ${(err as Error).message}`);
+  }
 }

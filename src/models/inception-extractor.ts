@@ -14,10 +14,9 @@
 //                [0, 255], then (x − 128)/128                                 (clean-fid's "clean" mode)
 // Outputs: the 2048-d pool features, and as logits the 1008-way fc output WITHOUT its bias (torch-fidelity's
 // `logits_unbiased`, which its Inception Score uses).
-import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { InputError } from '../errors.js';
+import { InputError, readInputFile } from '../errors.js';
 import { decodeSafetensors } from '../nn/safetensors.js';
 import { decodeTorchCheckpoint } from '../nn/torch-checkpoint.js';
 import type { NamedTensor } from '../nn/safetensors.js';
@@ -51,12 +50,7 @@ export function inceptionWeightsPath(option: string | undefined, env: NodeJS.Pro
 
 /** Tensors of a .pth checkpoint or a .safetensors file (told apart by content, not by name). */
 export async function readWeightTensors(path: string): Promise<Map<string, NamedTensor>> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    throw new InputError(`${path}: cannot read: ${(err as Error).message}`);
-  }
+  const buf = await readInputFile(path, 'weights file');
   const looksSafetensors = buf.length > 9 && buf[8] === 0x7b && buf.readBigUInt64LE(0) < BigInt(buf.length);
   return looksSafetensors ? decodeSafetensors(buf, path).tensors : decodeTorchCheckpoint(buf, path);
 }

@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { temporaryName } from '../util/atomic.js';
 import { lstat, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { InputError, UsageError } from '../errors.js';
+import { InputError, UsageError, readInputFile } from '../errors.js';
 import { encodeSafetensors, decodeSafetensors } from '../nn/safetensors.js';
 import type { Classifier, OptionValue } from './classifier.js';
 import { createClassifier } from './registry.js';
@@ -149,12 +149,7 @@ export function isFileName(v: unknown): v is string {
 /** Reads a weights file of `dir` and checks it against the sha256 config.json recorded (when it did). */
 export async function readWeightsFile(dir: string, ref: { file: string; sha256?: string }): Promise<{ buf: Buffer; path: string; sha256: string }> {
   const path = join(dir, ref.file);
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    throw new InputError(`cannot read weights file ${path}: ${(err as Error).message}`);
-  }
+  const buf = await readInputFile(path, 'weights file');
   const sha256 = sha256Hex(buf);
   if (ref.sha256 && sha256 !== ref.sha256) {
     throw new InputError(`${path}: the file does not match the sha256 recorded in ${join(dir, CONFIG_FILE)} (damaged, or replaced after saving)`);

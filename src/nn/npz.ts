@@ -4,9 +4,8 @@
 // An .npz file is a ZIP of NAME.npy entries (np.savez stores them, np.savez_compressed deflates them).
 // Read: little-endian f8, f4, i8, i4 (as Float64Array, Float32Array, BigInt64Array, Int32Array), C or Fortran order.
 // Written: f8 and i8, C order, version 1.0, stored.
-import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic.js';
-import { InputError } from '../errors.js';
+import { InputError, readInputFile } from '../errors.js';
 import { readZipDirectory, readZipEntry, writeZip } from './zip.js';
 
 export type NpyData = Float64Array | Float32Array | BigInt64Array | Int32Array;
@@ -90,12 +89,7 @@ function toCOrder(data: NpyData, shape: number[]): NpyData {
 
 /** The arrays of an .npz file by name (without the .npy suffix). */
 export async function readNpz(path: string): Promise<Map<string, NpyArray>> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    throw new InputError(`${path}: cannot read: ${(err as Error).message}`);
-  }
+  const buf = await readInputFile(path, 'statistics file');
   const out = new Map<string, NpyArray>();
   for (const entry of readZipDirectory(buf, path).values()) {
     if (!entry.name.endsWith('.npy')) continue;

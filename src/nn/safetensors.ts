@@ -6,9 +6,8 @@
 // Written files list tensors in sorted name order, so the same tensors give the same bytes.
 // Read: F64, F32, F16 and BF16 (widened to Float32Array), I64, I32, I16, I8, U8, BOOL.
 // Written: F64, F32, I64, I32, I16, I8, U8, BOOL.
-import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { InputError } from '../errors.js';
+import { InputError, readInputFile } from '../errors.js';
 
 export type TensorData = Float64Array | Float32Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
 
@@ -173,11 +172,5 @@ export function decodeSafetensors(buf: Buffer, source = '<buffer>'): Safetensors
 
 /** Reads and parses a safetensors file; errors name the path. */
 export async function readSafetensors(path: string): Promise<Safetensors> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    throw new InputError(`cannot read weights file ${path}: ${(err as Error).message}`);
-  }
-  return decodeSafetensors(buf, path);
+  return decodeSafetensors(await readInputFile(path, 'weights file'), path);
 }

@@ -15,8 +15,7 @@
 //     storage's raw bytes.
 // Storages are little-endian; the result is the checkpoint's tensors by dotted name (nested dicts flattened,
 // non-tensor leaves skipped), each contiguous in row-major order.
-import { readFile } from 'node:fs/promises';
-import { InputError } from '../errors.js';
+import { InputError, readInputFile } from '../errors.js';
 import { PickleTuple, readPickle, type PickleGlobal } from './pickle.js';
 import type { NamedTensor, TensorData } from './safetensors.js';
 import { readZipDirectory, readZipEntry } from './zip.js';
@@ -61,13 +60,7 @@ interface TensorRef {
 }
 
 export async function readTorchCheckpoint(path: string): Promise<Map<string, NamedTensor>> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    throw new InputError(`${path}: cannot read the checkpoint: ${(err as Error).message}`);
-  }
-  return decodeTorchCheckpoint(buf, path);
+  return decodeTorchCheckpoint(await readInputFile(path, 'checkpoint'), path);
 }
 
 /** The tensors of a torch.save file held in `buf` (zip or legacy format). */
