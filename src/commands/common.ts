@@ -37,12 +37,7 @@ const SOURCES_HELP =
 export function sourceArgs<T>(y: Argv<T>) {
   return limitArgs(partitionArgs(y))
     .parserConfiguration({ 'unknown-options-as-args': true })
-    .positional('sources', { type: 'string', array: true, demandOption: true, describe: SOURCES_HELP })
-    .option('skip-bad', {
-      type: 'boolean',
-      default: false,
-      describe: 'Skip bad samples and shards (cut or garbled tar, duplicate keys or fields, ...) and report their count instead of failing',
-    });
+    .positional('sources', { type: 'string', array: true, demandOption: true, describe: SOURCES_HELP });
 }
 
 /** Parsed limit arguments (what limitArgs adds). */
@@ -56,11 +51,16 @@ export interface LimitArgs {
 export type Limits = Required<Pick<SourceOptions, 'maxClasses' | 'maxPixels' | 'maxMemberSize'>>;
 
 /**
- * The limits on hostile input, for every command that reads samples: --max-classes, --max-pixels,
- * --max-member-size. limitsFrom turns them into Limits.
+ * How every command that reads samples treats bad input: --skip-bad, and the limits on hostile input
+ * --max-classes, --max-pixels, --max-member-size (limitsFrom turns those into Limits).
  */
 export function limitArgs<T>(y: Argv<T>) {
   return y
+    .option('skip-bad', {
+      type: 'boolean',
+      default: false,
+      describe: 'Skip bad samples and shards (cut or garbled tar, duplicate keys or fields, ...) and report their count instead of failing',
+    })
     .option('max-classes', {
       type: 'number',
       default: DEFAULT_MAX_CLASSES,

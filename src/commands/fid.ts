@@ -38,7 +38,6 @@ export const fidCommand: CommandModule<object, FidArgs> = {
         array: true,
         describe: 'Two sides (one with --save-stats): a tar file, brace pattern or :: list, - for stdin, pipe:COMMAND, an image folder (recursive), or FILE.npz',
       })
-      .option('skip-bad', { type: 'boolean', default: false, describe: 'Skip images that do not decode and report their count' })
       .option('save-stats', { type: 'string', describe: "Write the one side's statistics (mu, sigma, n) to this .npz instead of comparing" })
       .option('merge-stats', { type: 'string', array: true, describe: 'Merge these partial .npz statistics (from --save-stats) into -o' })
       .option('output', { alias: 'o', type: 'string', describe: 'Output .npz of --merge-stats' })

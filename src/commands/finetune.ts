@@ -79,7 +79,6 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
       .option('log-every', { type: 'number', default: 0, describe: 'A progress line and log.jsonl record every N steps (0: every min(100, steps))' })
       .option('time-budget', { type: 'string', describe: 'Stop cleanly, checkpoint saved, after this long: 2h, 90m, 1h30m (continue with --resume)' })
       .option('stdin-limit', { type: 'string', default: '1G', describe: 'Memory kept for stdin so that later passes can re-read it' })
-      .option('skip-bad', { type: 'boolean', default: false, describe: 'Skip and count undecodable or badly labelled samples instead of failing' })
       .option('json', { type: 'boolean', default: false, describe: 'Print a JSON summary on stdout' })
       .example('$0 finetune train.tar -o fm --arch-option preset=fmnist --max-steps 4000 --time-budget 2h', 'Fashion-MNIST from scratch')
       .example('$0 finetune few.tar -o fm-few --init fm-pretrained --max-steps 1000', 'fine-tune a model pretrained without labels') as unknown as Argv<FinetuneArgs>;

@@ -90,7 +90,6 @@ export function recipeArgs<T>(y: Argv<T>): Argv<T & RecipeArgs> {
     .option('save-every', { type: 'number', default: 0, describe: 'Checkpoint (and evaluate --val) every N steps (0: every epoch; with --steps only at the end)' })
     .option('log-every', { type: 'number', default: 0, describe: 'A progress line and log.jsonl record every N steps (0: every epoch; with --steps every 100)' })
     .option('eval-batch-size', { type: 'number', default: 256, describe: 'Images per evaluation batch' })
-    .option('skip-bad', { type: 'boolean', default: false, describe: 'Skip and count undecodable or badly labelled samples instead of failing' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the result as one JSON object' }) as unknown as Argv<T & RecipeArgs>;
 }
 
