@@ -71,6 +71,40 @@ test('tabulate gathers guidance rows and augmentation arms with gains', async (t
   assert.deepEqual(tables.reference, { top1: 0.9312, top5: 0.9993 });
 });
 
+test('agreement results add a column, a table a class and a chart panel', async (t) => {
+  const root = tempDir(t);
+  makeResults(root);
+  const perClass = (a: number, b: number | null) => [
+    { index: 0, name: 'shirt', count: 10, correct: 10 * a, accuracy: a },
+    { index: 1, name: 'bag', count: b === null ? 0 : 10, correct: b === null ? 0 : 10 * b, accuracy: b },
+  ];
+  put(root, 'guidance=0/agreement.json', { top1: 0.55, top5: 1, perClass: perClass(0.6, 0.5) });
+  put(root, 'guidance=1.5/agreement.json', { top1: 0.9, top5: 1, perClass: perClass(0.8, null) });
+  const tables = tabulate(await readResults(root));
+  assert.equal(tables.guidance[1].agreement, 0.9);
+  assert.deepEqual(tables.guidance[1].agreementPerClass, [{ name: 'shirt', accuracy: 0.8 }, { name: 'bag', accuracy: null }]);
+  const out = join(root, 'report');
+  const r = await runCli(['report', root, '-o', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = readFileSync(join(out, 'report.md'), 'utf8').split('\n');
+  assert.ok(lines.includes('| 1.5 | 12.25 | 6.20 ± 0.20 | 71.00 | 90.00 | 90.00 |'), 'agreement column');
+  assert.ok(lines.includes('| 5 | 40.00 | 8.90 ± 0.30 | 33.00 | 90.00 | – |'), 'no agreement measured at w = 5');
+  assert.ok(lines.includes('| class | w = 0 | w = 1.5 |'));
+  assert.ok(lines.includes('| shirt | 60.0 | 80.0 |') && lines.includes('| bag | 50.0 | – |'), 'a row a class');
+  // Four panels now: FID, IS, CAS, agreement.
+  const g = await decodeImage(readFileSync(join(out, 'guidance.png')), { width: 960, height: 640, channels: 3, resize: 'none' });
+  let found = false;
+  for (let y = 320; y < 640 && !found; y++) {
+    for (let x = 480; x < 960 && !found; x++) {
+      const i = (y * 960 + x) * 3;
+      found = g[i] === PALETTE[0][0] && g[i + 1] === PALETTE[0][1] && g[i + 2] === PALETTE[0][2];
+    }
+  }
+  assert.ok(found, 'a data line in the agreement panel');
+  put(root, 'guidance=0/agreement.json', { top1: 0.55 });
+  assert.match((await runCli(['report', root, '-o', out])).stderr, /guidance=0\/agreement\.json.*perClass/);
+});
+
 test('synthaug report writes the markdown tables and charts', async (t) => {
   const root = tempDir(t);
   const results = join(root, 'results');

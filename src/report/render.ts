@@ -29,6 +29,7 @@ export function guidanceChart(rows: GuidanceRow[]): Canvas | undefined {
     panel('Inception FID', 'FID (Inception-v3)', 'Inception', (r) => ({ y: r.fidInception })),
     panel('Inception Score', 'IS (± std over splits)', 'IS', (r) => ({ y: r.isMean, err: r.isStd })),
     panel('CAS', 'CAS top-1 (%)', 'CAS', (r) => ({ y: r.casTop1 === undefined ? undefined : 100 * r.casTop1 })),
+    panel('Agreement', 'labelled as their class (%)', 'agreement', (r) => ({ y: r.agreement === undefined ? undefined : 100 * r.agreement })),
   ].filter((c): c is Canvas => c !== undefined);
   return charts.length === 0 ? undefined : panels(charts, 2);
 }
@@ -51,6 +52,16 @@ export function accuracyChart(rows: AugmentationRow[]): ReturnType<typeof lineCh
     width: 560,
     height: 360,
   });
+}
+
+/** Agreement a class (rows) at each guidance weight (columns). */
+function agreementTable(rows: GuidanceRow[]): string[] {
+  const names = rows[0]?.agreementPerClass?.map((p) => p.name) ?? [];
+  const lines = [`| class | ${rows.map((r) => `w = ${r.guidance}`).join(' | ')} |`, `|---|${rows.map(() => '---:|').join('')}`];
+  names.forEach((name, i) => {
+    lines.push(`| ${name} | ${rows.map((r) => pct(r.agreementPerClass![i]?.accuracy ?? undefined, 1)).join(' | ')} |`);
+  });
+  return lines;
 }
 
 export interface RenderOptions {
@@ -76,16 +87,27 @@ export function renderMarkdown(tables: Tables, tree: ResultTree, o: RenderOption
 
   if (tables.guidance.length > 0) {
     const inception = tables.guidance.some((r) => r.fidInception !== undefined);
+    const agreement = tables.guidance.some((r) => r.agreement !== undefined);
     out.push('## Generated images against guidance', '');
     out.push(
-      `| guidance w | FID (classifier features) |${inception ? ' FID (Inception) |' : ''} IS | CAS top-1 (%) | CAS top-5 (%) |`,
-      `|---:|---:|${inception ? '---:|' : ''}---:|---:|---:|`,
+      `| guidance w | FID (classifier features) |${inception ? ' FID (Inception) |' : ''} IS | CAS top-1 (%) | CAS top-5 (%) |${agreement ? ' agreement (%) |' : ''}`,
+      `|---:|---:|${inception ? '---:|' : ''}---:|---:|---:|${agreement ? '---:|' : ''}`,
     );
     for (const r of tables.guidance) {
       const is = r.isMean === undefined ? '–' : `${num(r.isMean)} ± ${num(r.isStd)}`;
-      out.push(`| ${r.guidance} | ${num(r.fid)} |${inception ? ` ${num(r.fidInception)} |` : ''} ${is} | ${pct(r.casTop1)} | ${pct(r.casTop5)} |`);
+      out.push(
+        `| ${r.guidance} | ${num(r.fid)} |${inception ? ` ${num(r.fidInception)} |` : ''} ${is} | ${pct(r.casTop1)} | ${pct(r.casTop5)} |` +
+          `${agreement ? ` ${pct(r.agreement)} |` : ''}`,
+      );
     }
     out.push('');
+    if (agreement) {
+      out.push(
+        'Agreement: the share of samples that the feature network (a classifier of real data) labels as the class they were sampled for.',
+        '',
+      );
+      out.push(...agreementTable(tables.guidance.filter((r) => r.agreementPerClass !== undefined)), '');
+    }
     const best = (pick: (r: GuidanceRow) => number | undefined, sign: 1 | -1) => {
       const rows = tables.guidance.filter((r) => pick(r) !== undefined);
       return rows.length === 0 ? undefined : rows.reduce((a, b) => (sign * pick(b)! > sign * pick(a)! ? b : a));

@@ -5,6 +5,8 @@
 //   guidance=<w>/fid-inception.json   synthaug fid --json with Inception weights → fid
 //   guidance=<w>/is.json              synthaug inception-score --json → inception_score_mean, _std
 //   guidance=<w>/cas.json             synthaug cas --json → cas.top1, cas.top5
+//   guidance=<w>/agreement.json       synthaug train-classifier --evaluate CLF --val SAMPLES --json: how often a
+//                                     classifier of real data labels the samples as their class → top1, perClass
 //   real=<n>/synthetic=<k>/seed=<s>/classifier.json   synthaug train-classifier --json → top1, top5
 //   reference/classifier.json         the feature network's own test accuracy
 //   *.png                             images shown in the report (sample grids)
@@ -125,6 +127,9 @@ export interface GuidanceRow {
   isStd?: number;
   casTop1?: number;
   casTop5?: number;
+  /** The share of samples a classifier of real data labels as their conditioning class, overall and a class. */
+  agreement?: number;
+  agreementPerClass?: { name: string; accuracy: number | null }[];
 }
 
 /** One arm of the augmentation experiment (Tables 3 and 4): top-1 over seeds, and the gain over real only. */
@@ -164,6 +169,9 @@ export function tabulate(tree: ResultTree): Tables {
       } else if (r.kind === 'cas') {
         row.casTop1 = numberAt(r, 'cas.top1');
         row.casTop5 = numberAt(r, 'cas.top5');
+      } else if (r.kind === 'agreement') {
+        row.agreement = numberAt(r, 'top1');
+        row.agreementPerClass = perClassOf(r);
       }
     } else if (r.kind === 'classifier' && 'real' in r.tags) {
       const real = tagNumber(r, 'real');
@@ -189,6 +197,19 @@ export function tabulate(tree: ResultTree): Tables {
     row.beyondStd = row.gain > Math.max(row.top1.std, base.top1.std);
   }
   return { guidance: [...byGuidance.values()].sort((a, b) => a.guidance - b.guidance), augmentation, reference };
+}
+
+/** The perClass list of a train-classifier --evaluate result, as (name, accuracy) pairs. */
+function perClassOf(r: ResultRecord): { name: string; accuracy: number | null }[] {
+  const list = (r.data as { perClass?: unknown }).perClass;
+  if (!Array.isArray(list)) throw new InputError('expected a "perClass" list in this agreement result', { shard: r.path });
+  return list.map((p, i) => {
+    const { name, accuracy } = (p ?? {}) as { name?: unknown; accuracy?: unknown };
+    if (accuracy !== null && (typeof accuracy !== 'number' || !Number.isFinite(accuracy))) {
+      throw new InputError(`expected a number or null at "perClass.${i}.accuracy" in this agreement result`, { shard: r.path });
+    }
+    return { name: typeof name === 'string' ? name : String(i), accuracy };
+  });
 }
 
 function tagNumber(r: ResultRecord, key: string): number {
