@@ -3,6 +3,7 @@
 // reference classifier, FID/IS/CAS, the augmentation arms, the report), with the Makefile's own `check`
 // asserting that the report has a row of numbers for every guidance weight and arm, both charts and a grid
 // per weight. Then `make` again must find nothing to do: every result is on disk and up to date.
+// Then the generator result of the README (examples/fashion-mnist/generator.mk), tiny, the same way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -25,4 +26,24 @@ test('make QUICK=1 check runs the whole protocol and a second make has nothing l
   // `make -q` exits 0 when a target is up to date (`check` is phony, so ask about the report itself).
   const again = make('-q', join(out, 'report', 'report.md'));
   assert.equal(again.status, 0, `the report is not up to date after a complete run:\n${again.stdout}${again.stderr}`);
+});
+
+test('generator.mk QUICK=1: the sweep and final reports with agreement, and nothing left to do after', { skip: hasMake ? false : 'no make on this machine', timeout: 10 * 60_000 }, (t) => {
+  const out = join(tempDir(t, 'synthaug-generator-'), 'out');
+  const make = (...args: string[]) =>
+    spawnSync('make', ['-C', MAKEFILE_DIR, '-f', 'generator.mk', 'QUICK=1', `OUT=${out}`, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const first = make('-j2');
+  assert.equal(first.status, 0, `make -f generator.mk QUICK=1 failed:\n${first.stdout.slice(-4000)}\n${first.stderr.slice(-4000)}`);
+  const sweep = readFileSync(join(out, 'report', 'conditional', 'sweep', 'report.md'), 'utf8');
+  // One row a guidance weight (0 and 2 in QUICK), each with an FID and an agreement, and a row a class.
+  for (const w of ['0', '2']) assert.match(sweep, new RegExp(`^\\| ${w} \\| \\d+\\.\\d{2} \\| – \\| – \\| – \\| \\d+\\.\\d{2} \\|$`, 'm'));
+  assert.match(sweep, /^\| ankle-boot \| \d+\.\d \| \d+\.\d \|$/m);
+  const best = readFileSync(join(out, 'results', 'conditional', 'final', 'guidance.txt'), 'utf8').trim();
+  const agreement = (w: string) => JSON.parse(readFileSync(join(out, 'results', 'conditional', 'sweep', `guidance=${w}`, 'agreement.json'), 'utf8')).top1;
+  assert.equal(best, agreement('2') > agreement('0') ? '2' : '0', 'the final weight is the sweep\'s best agreement (ties: the lower)');
+  const final = readFileSync(join(out, 'report', 'conditional', 'final', 'report.md'), 'utf8');
+  assert.match(final, new RegExp(`^\\| ${best} \\| \\d+\\.\\d{2} \\|.* \\d+\\.\\d{2} \\|$`, 'm'));
+  assert.ok(existsSync(join(out, 'results', 'conditional', 'final', `guidance=${best}`, 'grid.png')));
+  const again = make('-q', join(out, 'results', 'conditional', 'final', 'done'));
+  assert.equal(again.status, 0, `the final results are not up to date after a complete run:\n${again.stdout}${again.stderr}`);
 });
