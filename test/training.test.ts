@@ -9,7 +9,10 @@ import { AdamW, Sgd, decays } from '../src/training/optim.js';
 import { softCrossEntropy } from '../src/training/loss.js';
 import { cropFlip, makeBatch, sampleBeta, NO_AUGMENT } from '../src/training/augment.js';
 import { LabelSet } from '../src/training/labels.js';
-import { replayable } from '../src/training/data.js';
+import { examples, replayable } from '../src/training/data.js';
+import { encodePng } from '../src/images/codec.js';
+import { BadInputs } from '../src/shards/bad.js';
+import { detachSample } from '../src/shards/sample.js';
 import { Rng } from '../src/util/rng.js';
 import { InputError } from '../src/errors.js';
 import type { Sample } from '../src/shards/sample.js';
@@ -250,4 +253,39 @@ test('replayable: stdin is recorded on the first pass and replayed on later ones
   await assert.rejects(async () => {
     for await (const _ of small()) void _;
   }, /can be read only once/);
+});
+
+test('examples(): every shuffled image keeps its own label, also when the shuffle holds detached copies', async () => {
+  // Samples as a file source gives them: fields are small views into one large read chunk, which the
+  // shuffle buffer copies out (detachSample), so what comes out of it is not the object that went in.
+  const n = 40;
+  const chunk = Buffer.alloc(256 * 1024);
+  let offset = 0;
+  const view = (data: Buffer) => {
+    data.copy(chunk, offset);
+    const v = chunk.subarray(offset, offset + data.length);
+    offset += data.length;
+    return v;
+  };
+  const samples: Sample[] = Array.from({ length: n }, (_, i) => {
+    const cls = i % 10;
+    // A 4×4 gray image whose pixels say its class.
+    const png = encodePng(new Uint8Array(16).fill(20 * cls + 5), { width: 4, height: 4, channels: 1 });
+    return { key: `s${i}`, fields: { cls: view(Buffer.from(String(cls))), png: view(png) } };
+  });
+  assert.notEqual(detachSample(samples[0]), samples[0], 'the test samples are detached by the shuffle');
+  const labels = new LabelSet();
+  const seen: number[] = [];
+  for await (const e of examples(async function* () { yield* samples; }, {
+    spec: { height: 4, width: 4, channels: 1, resize: 'none' },
+    labels,
+    bad: new BadInputs({}),
+    shuffleBuffer: 8,
+    seed: 3,
+    prefetch: 2,
+  })) {
+    assert.equal(e.label, (e.image[0] - 5) / 20, `sample at position ${e.position}: its label is its image's class`);
+    seen.push(e.position);
+  }
+  assert.deepEqual(seen, Array.from({ length: n }, (_, i) => i));
 });

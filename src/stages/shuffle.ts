@@ -15,25 +15,32 @@ export interface ShuffleOptions {
  * Every input is emitted exactly once; a sample is emitted at most `buffer` places earlier than it came.
  */
 export function shuffle({ buffer, seed }: ShuffleOptions): Stage {
-  return async function* shuffled(samples) {
-    if (buffer <= 1) {
-      yield* samples;
-      return;
+  // Held samples are detached so that memory stays about `buffer` samples, not the read chunks they point into.
+  return (samples) => shuffleItems(samples, { buffer, seed }, detachSample);
+}
+
+/**
+ * The same shuffle over any items (the same seed gives the same order as `shuffle`); `hold` maps an item
+ * as it enters the buffer, and the held item is what comes out. A caller that pairs a sample with what it
+ * knows of it (a checked label) shuffles the pairs: the sample object that comes out may be a copy.
+ */
+export async function* shuffleItems<T>(items: AsyncIterable<T>, { buffer, seed }: ShuffleOptions, hold: (item: T) => T = (item) => item): AsyncGenerator<T> {
+  if (buffer <= 1) {
+    yield* items;
+    return;
+  }
+  const rng = new Rng(seed);
+  const held: T[] = [];
+  for await (const item of items) {
+    if (held.length < buffer) {
+      held.push(hold(item));
+      continue;
     }
-    const rng = new Rng(seed);
-    const held: Sample[] = [];
-    for await (const sample of samples) {
-      // Held samples are detached so that memory stays about `buffer` samples, not the read chunks they point into.
-      if (held.length < buffer) {
-        held.push(detachSample(sample));
-        continue;
-      }
-      const j = rng.int(buffer);
-      const out = held[j];
-      held[j] = detachSample(sample);
-      yield out;
-    }
-    rng.shuffle(held);
-    yield* held;
-  };
+    const j = rng.int(buffer);
+    const out = held[j];
+    held[j] = hold(item);
+    yield out;
+  }
+  rng.shuffle(held);
+  yield* held;
 }

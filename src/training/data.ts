@@ -13,9 +13,9 @@
 // but its first `replayLimit` bytes are still held in memory (lower --stdin-limit to hold less).
 import { InputError } from '../errors.js';
 import { decodeImage, probeImage, type ResizePolicy } from '../images/codec.js';
-import { imageField, type Sample } from '../shards/sample.js';
+import { detachSample, imageField, type Sample } from '../shards/sample.js';
 import { BadInputs } from '../shards/bad.js';
-import { shuffle } from '../stages/shuffle.js';
+import { shuffleItems } from '../stages/shuffle.js';
 import { mapOrdered } from '../stages/map.js';
 import { LabelSetError } from './labels.js';
 
@@ -166,19 +166,13 @@ export interface PassOptions {
 export async function* examples(source: SampleSource, o: PassOptions): AsyncGenerator<Example> {
   const skip = o.skip ?? 0;
   let position = 0;
-  // Labels are read before the shuffle (which moves whole samples) and looked up after it.
-  const labelOf = new WeakMap<Sample, number>();
-  async function* checked(): AsyncGenerator<Sample> {
-    for await (const { s, label } of labelledWith(source(), o.labels, o.bad)) {
-      labelOf.set(s, label);
-      yield s;
-    }
-  }
-  const shuffled = shuffle({ buffer: o.shuffleBuffer, seed: o.seed })(checked());
+  // Labels are read before the shuffle, which moves (sample, label) pairs: a held sample may come out as a
+  // detached copy, so a label is never looked up by the sample object.
+  const shuffled = shuffleItems(labelledWith(source(), o.labels, o.bad), { buffer: o.shuffleBuffer, seed: o.seed }, ({ s, label }) => ({ s: detachSample(s), label }));
   async function* positioned(): AsyncGenerator<{ s: Sample; label: number; position: number }> {
-    for await (const s of shuffled) {
+    for await (const { s, label } of shuffled) {
       const p = position++;
-      if (p >= skip) yield { s, label: labelOf.get(s) as number, position: p };
+      if (p >= skip) yield { s, label, position: p };
     }
   }
   const decoded = mapOrdered(
