@@ -1,4 +1,4 @@
-// The backend ladder, the --backend option, and that a training step leaks no tensors on WASM.
+// The backend ladder, the --backend option, that a training step leaks no tensors on WASM, and the WASM heap's end.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -211,4 +211,40 @@ describe('no leaks on WASM', () => {
       tf.dispose([x, labels]);
     });
   }
+});
+
+describe('WASM heap end', () => {
+  // In a child process: the heap grown to its 4 GiB end stays so for the life of the process. The
+  // allocations are never written, so they cost address space, not memory.
+  const script = `
+    const { initBackend, HeapExhausted } = await import(${JSON.stringify(new URL('../src/backend/index.js', import.meta.url).href)});
+    const tf = await import('@tensorflow/tfjs-core');
+    await initBackend(process.argv[1]);
+    const backend = tf.backend();
+    const refused = (shape) => {
+      try {
+        backend.disposeData(backend.makeOutput(shape, 'float32').dataId);
+        return 'allocated';
+      } catch (err) {
+        return err instanceof HeapExhausted ? err.message : 'other: ' + err.message;
+      }
+    };
+    const over4GiB = refused([2 ** 30 + 1]);
+    const first = backend.makeOutput([550e6], 'float32'); // 2.2 GB: fits
+    const second = refused([550e6]); // another 2.2 GB: past the end
+    backend.disposeData(first.dataId);
+    // The allocator is intact: a small computation after the refusal is right.
+    const sum = tf.sum(tf.add(tf.range(0, 1000), 1)).dataSync()[0];
+    process.stdout.write(JSON.stringify({ over4GiB, second, sum }));`;
+
+  // One rung is enough: wasm and native start the same WASM module, through one activation.
+  const choice = nativeBuilt ? 'native' : 'wasm';
+  test(`${choice}: an allocation past the 4 GiB end throws HeapExhausted instead of placing the tensor at address 0`, () => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, choice], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, `exit ${r.status} signal ${r.signal}: ${r.stderr}`);
+    const out = JSON.parse(r.stdout) as { over4GiB: string; second: string; sum: number };
+    assert.match(out.over4GiB, /^the WASM heap is full: 4096\.0 MiB more did not fit .*at most 4 GiB/);
+    assert.match(out.second, /^the WASM heap is full: 2098\.1 MiB more did not fit in its \d\.\d\d GiB \(tfjs's WASM backend addresses at most 4 GiB\)$/);
+    assert.equal(out.sum, 500500);
+  });
 });

@@ -5,11 +5,13 @@
 // where oneDNN is installed; all are loaded only dynamically, so a missing or broken one costs nothing but
 // a line under --verbose saying why and how to get it.
 import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { UsageError } from '../errors.js';
 import { debug } from '../log.js';
 import { registerGradients } from './gradients.js';
 import { wasmKernels } from './wasm/kernels.js';
 import { startWasm } from './wasm/threads.js';
+import { guardHeap } from './wasm/heap.js';
 import { loadAddon, nativeKernels, NATIVE_REMEDY } from './native/kernels.js';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'native', 'wasm', 'cpu'] as const;
@@ -79,6 +81,7 @@ async function activate(kind: Exclude<BackendChoice, 'auto'>): Promise<number | 
   const name = backendOf[kind];
   if (kind === 'wasm' || kind === 'native') {
     const threads = await startWasm();
+    guardHeap(tf.backend() as BackendWasm);
     wasmKernels.register();
     if (kind === 'native') nativeKernels.register();
     else nativeKernels.unregister();
@@ -149,4 +152,5 @@ export function defaultBackend(env: NodeJS.ProcessEnv = process.env): BackendCho
 export { registerWasmKernels, unregisterWasmKernels, builtinWasmKernel } from './wasm/kernels.js';
 export type { KernelSet } from './kernel-set.js';
 export { wasmKernels } from './wasm/kernels.js';
+export { HeapExhausted, WASM_HEAP_LIMIT } from './wasm/heap.js';
 export { nativeKernels } from './native/kernels.js';

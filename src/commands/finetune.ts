@@ -61,7 +61,12 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
       .option('max-steps', { type: 'number', describe: 'Optimisation steps to train (or --epochs)' })
       .option('epochs', { type: 'number', describe: 'Passes over the data (counted first); default 1 when --max-steps is not given' })
       .option('batch-size', { type: 'number', default: 64, describe: 'Images per optimisation step' })
-      .option('micro-batch', { type: 'number', default: 16, describe: 'Images per forward/backward pass; gradients are summed over the micro-batches of a step (memory)' })
+      .option('micro-batch', {
+        type: 'number',
+        default: 16,
+        describe:
+          'Images per forward/backward pass; gradients are summed over the micro-batches of a step. Bounded by memory: on wasm and native one pass must fit the 4 GB WASM heap (preset=fmnist: at most about 96 images)',
+      })
       .option('lr', { type: 'number', default: 3e-4, describe: 'AdamW learning rate after the warmup (constant)' })
       .option('warmup', { type: 'number', default: 200, describe: 'Linear learning-rate warmup steps (at most a tenth of the run)' })
       .option('weight-decay', { type: 'number', default: 0, describe: 'AdamW decoupled weight decay' })
@@ -85,7 +90,7 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
   },
   handler: async (args) => {
     const { archOptions, sampleSource } = await import('../training/args.js');
-    const { initBackend } = await import('../backend/index.js');
+    const { initBackend, HeapExhausted } = await import('../backend/index.js');
     const { finetune } = await import('../training/diffusion.js');
     rejectUnknownOptions(args.sources ?? []);
     if (args.output === undefined) throw new UsageError('name the diffusion model directory to write with -o/--output');
@@ -127,11 +132,15 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
       resume: args.resume,
       force: args.force,
       provenance: { command: ['synthaug', ...process.argv.slice(2)].join(' '), backend: info.name },
+    }).catch((err: unknown) => {
+      if (!(err instanceof HeapExhausted)) throw err;
+      const micro = Math.min(options.batchSize, options.microBatch);
+      throw new UsageError(`a forward/backward pass of ${micro} images does not fit: ${err.message}; use a smaller --micro-batch (e.g. ${Math.max(1, micro >> 1)})`);
     });
     const how = r.stopped === 'time' ? ' (time budget used; continue with --resume)' : '';
     warn(
       `trained ${r.steps} steps${how}: ${r.parameters} parameters, ${r.imagesPerSec.toFixed(1)} images/s, peak RSS ${Math.round(r.peakRssMB)} MiB, ` +
-        `${r.skipped} non-finite steps skipped, backend ${info.name} → ${args.output}`,
+        `${r.skipped} non-finite steps skipped, backend ${info.kind} → ${args.output}`,
     );
     if (args.json) {
       await writeStdout(`${JSON.stringify({ output: args.output, steps: r.steps, stopped: r.stopped, parameters: r.parameters, imagesPerSec: r.imagesPerSec, peakRssMB: r.peakRssMB, skipped: r.skipped, classNames: r.classNames })}\n`);

@@ -152,7 +152,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       }
       const result = await writeSink(progress({ total: indices.length, label: 'sample' })(samples()), sink);
       const secs = (performance.now() - started) / 1000;
-      warn(`sampled ${result.samples} images in ${secs.toFixed(1)} s (${(result.samples / secs).toFixed(2)} images/s, ${sampler}, ${steps} steps, backend ${backend.name})`);
+      warn(`sampled ${result.samples} images in ${secs.toFixed(1)} s (${(result.samples / secs).toFixed(2)} images/s, ${sampler}, ${steps} steps, backend ${backend.kind})`);
       if (args.grid !== undefined) {
         const { contactSheet } = await import('../images/contact-sheet.js');
         const rows = rowKeys.map((k) => ({ label: k < 0 ? 'unconditional' : model.classNames[k], images: grid.get(k)! }));

@@ -81,6 +81,7 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
     const source = sampleSource(args.sources, { skipBad: data.skipBad, replayLimit, ...limits });
     const info = await initBackend(args.backend);
     debug(`backend ${info.name}`);
+    const { HeapExhausted } = await import('../backend/index.js');
     const { train } = await import('../training/trainer.js');
     const started = performance.now();
     const result = await train({
@@ -95,10 +96,14 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
       force: args.force,
       timeBudget: args['time-budget'] === undefined ? undefined : duration('time-budget', args['time-budget']),
       provenance: { command: ['synthaug', ...process.argv.slice(2)].join(' '), backend: info.name },
+    }).catch((err: unknown) => {
+      if (!(err instanceof HeapExhausted)) throw err;
+      // A classifier step is one pass over the whole batch (BatchNorm's statistics are per batch).
+      throw new UsageError(`a forward/backward pass of ${recipe.batchSize} images does not fit: ${err.message}; use a smaller --batch-size`);
     });
     result.model.dispose();
     const secs = (performance.now() - started) / 1000;
-    warn(`trained ${result.steps} steps in ${formatDuration(secs)} (${result.imagesPerSec.toFixed(1)} images/s, backend ${info.name}) → ${args.output}`);
+    warn(`trained ${result.steps} steps in ${formatDuration(secs)} (${result.imagesPerSec.toFixed(1)} images/s, backend ${info.kind}) → ${args.output}`);
     if (result.metrics) {
       await writeStdout(args.json ? `${JSON.stringify(result.metrics)}\n` : `${formatMetricsLine(result.metrics)}\n`);
     } else if (args.json) {
