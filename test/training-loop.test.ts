@@ -126,6 +126,23 @@ test('log lines name the epoch of their steps, also the closing one after the la
   r.model.dispose();
 });
 
+test('a run resumed at the end of a pass prints no line for the empty rest of that pass', async () => {
+  // 48 images, batch 16: 3 steps an epoch, 2 epochs; the checkpoint of step 3 closes epoch 0, and the
+  // run is interrupted after step 4. The resumed run finds epoch 0 done: no steps, so no line for it.
+  const r = recipe({ steps: undefined, epochs: 2 });
+  const small = { source: sourceOf(trainSet.slice(0, 48)), val: undefined };
+  const out = await outDir();
+  const stop = new AbortController();
+  (await train(opts(out, { ...small, recipe: r, saveEvery: 3, signal: stop.signal, onStep: (s) => s === 4 && stop.abort() }))).model.dispose();
+  const trainer = JSON.parse(await readFile(join(out, 'checkpoint', 'trainer.json'), 'utf8'));
+  assert.deepEqual([trainer.step, trainer.pass, trainer.consumed], [3, 0, 48]);
+  (await train(opts(out, { ...small, recipe: r, saveEvery: 3, resume: true }))).model.dispose();
+  const log = (await readFile(join(out, 'log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  const train_ = log.filter((l) => l.type === 'train');
+  assert.deepEqual(train_.map((l) => [l.step, l.epoch]), [[3, 0], [6, 1]]);
+  assert.ok(train_.every((l) => l.loss > 0 && l.imagesPerSec > 0));
+});
+
 async function weights(dir: string): Promise<Float32Array[]> {
   const { model } = await loadClassifier(dir);
   const out = [...model.stateDict().values()].map((v) => v.dataSync() as Float32Array);

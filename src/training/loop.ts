@@ -164,7 +164,10 @@ async function loop<B>(task: TrainingTask<B>, state: LoopState, o: LoopOptions, 
     const stats = Object.fromEntries(Object.entries(win.stats).map(([k, v]) => [k, v / Math.max(1, win.seen)]));
     return { loss: win.loss / Math.max(1, win.seen), ...stats, imagesPerSec: win.seen / Math.max(1e-9, secs) };
   };
+  // A line and a log record for the steps since the last one; none for an empty window (a pass that was
+  // already done when a run resumed at its end, or a window of skipped steps).
   const line = () => {
+    if (win.steps === 0) return;
     const v = means();
     log.write({ type: 'train', epoch: lastStepPass, step: state.step, lr: lastLr, ...v, peakRssMB: Math.round(peakRssMB()), skipped: state.skipped, elapsed: elapsed() });
     progress.line(`${epochLine(lastStepPass, s.epochs, state.step, lastLr, v, elapsed())}  peak RSS ${Math.round(peakRssMB())} MiB`);
@@ -178,7 +181,7 @@ async function loop<B>(task: TrainingTask<B>, state: LoopState, o: LoopOptions, 
     peakRssMB: peakRssMB(),
   });
   const finish = async (stopped: 'done' | 'time'): Promise<LoopResult> => {
-    if (win.steps > 0) line();
+    line();
     progress.stop();
     await evaluate();
     await savePoint();

@@ -4,7 +4,7 @@
 // and synthaug runs on WASM alone. node-gyp is the copy bundled with npm, pointed with --nodedir at the
 // headers installed beside the node binary (Debian: /usr/include/node), so nothing is downloaded.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -56,4 +56,7 @@ for (const step of steps) {
   }
 }
 mkdirSync(dirname(out), { recursive: true });
-copyFileSync(join(here, 'build', 'Release', 'synthaug_dnnl.node'), out);
+// Copied beside it, then renamed over it: a running synthaug has the old file mapped, and overwriting it in
+// place would crash that process (SIGBUS) at its next page of the addon.
+copyFileSync(join(here, 'build', 'Release', 'synthaug_dnnl.node'), `${out}.tmp`);
+renameSync(`${out}.tmp`, out);
