@@ -8,10 +8,10 @@ import yargs from 'yargs';
 import * as tf from '@tensorflow/tfjs-core';
 import { defaultBackend, initBackend } from '../src/backend/index.js';
 import { backendOption } from '../src/backend/cli.js';
-import { loadAddon } from '../src/backend/native/kernels.js';
 import { UsageError } from '../src/errors.js';
 import { createClassifier } from '../src/models/registry.js';
 import { Rng } from '../src/util/rng.js';
+import { nativeMissing } from './helpers/native.js';
 
 const nativeInstalled = (() => {
   try {
@@ -22,14 +22,7 @@ const nativeInstalled = (() => {
   }
 })();
 
-const nativeBuilt = (() => {
-  try {
-    loadAddon();
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const nativeBuilt = nativeMissing === undefined;
 
 describe('backend ladder', () => {
   test('auto falls through the absent tfjs-node bindings to native (where built) or WASM and says why', async (t) => {

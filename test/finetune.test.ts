@@ -17,6 +17,7 @@ import { tarBytes } from '../src/shards/index.js';
 import { finetune, type FinetuneOptions } from '../src/training/diffusion.js';
 import { loadDiffusionModel } from '../src/diffusion/model.js';
 import { runCli } from './helpers/cli.js';
+import { nativeMissing } from './helpers/native.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -206,6 +207,13 @@ test('synthaug finetune: trains from a tar, prints a JSON summary; bad options e
   assert.equal(summary.steps, 2);
   assert.deepEqual(summary.classNames, ['dark', 'bright']);
   assert.match(ok.stderr, /peak RSS \d+ MiB/);
+  assert.match(ok.stderr, /backend wasm → /);
+  // The summary names the rung taken: native (the WASM backend with the oneDNN kernels), where built.
+  if (nativeMissing === undefined) {
+    const native = await runCli(['finetune', tar, '-o', join(dir, 'n'), '--max-steps', '1', ...common.slice(0, -2), '--backend', 'native']);
+    assert.equal(native.code, 0, native.stderr);
+    assert.match(native.stderr, /trained 1 steps: .*, backend native → /);
+  }
   const usage = await runCli(['finetune', tar, '-o', join(dir, 'u'), '--max-steps', '0', ...common]);
   assert.equal(usage.code, 2, usage.stderr);
   const preset = await runCli(['finetune', tar, '-o', join(dir, 'p'), '--arch-option', 'preset=imagenet', '--max-steps', '1']);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { relErr } from './helpers/compare.js';
-import { clearNativeCache, loadAddon, nativeInfo, nativeKernels, nativeThreads, setNativeThreads } from '../src/backend/native/kernels.js';
+import { clearNativeCache, nativeInfo, nativeKernels, nativeThreads, setNativeThreads } from '../src/backend/native/kernels.js';
 import { createClassifier } from '../src/models/registry.js';
 import { UNet, defaultUNetConfig } from '../src/models/unet.js';
 import { makeSchedule } from '../src/diffusion/schedule.js';
@@ -17,17 +17,11 @@ import { channelAffine, channelDot, channelSum } from '../src/nn/channels.js';
 import { BatchNorm, GroupNorm } from '../src/nn/index.js';
 import { checkNormGradients, plainBatchNorm, plainGroupNorm } from './helpers/norm.js';
 import { Rng } from '../src/util/rng.js';
+import { nativeMissing } from './helpers/native.js';
 
 const TOL = 1e-4;
 
-const missing = (() => {
-  try {
-    loadAddon();
-    return undefined;
-  } catch (err) {
-    return `native kernels not built here: ${(err as Error).message}`;
-  }
-})();
+const missing = nativeMissing;
 
 type Data = { shape: number[]; values: Float32Array };
 
