@@ -1,9 +1,11 @@
 // The raster canvas: which pixels each primitive sets, checked against hand-written expected sets
 // and geometric facts (connectivity, distance to the segment), and the PNG decoded back by sharp.
+// The contact sheet's layout: labels clear of the images.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Canvas, glyph, textSize, GLYPH_HEIGHT, GLYPH_WIDTH } from '../src/images/draw.js';
 import { decodeImage } from '../src/images/codec.js';
+import { contactSheet } from '../src/images/contact-sheet.js';
 
 /** The set of "x,y" whose pixel differs from the background value `bg` (gray canvas). */
 function inked(c: Canvas, bg = 255): Set<string> {
@@ -141,4 +143,26 @@ test('toPng decodes to the canvas pixels', async () => {
   c.text(2, 2, 'FID 3.5', [0, 0, 128]);
   const back = await decodeImage(c.toPng(), { ...c.shape, resize: 'none' });
   assert.deepEqual(Array.from(back), Array.from(c.pixels));
+});
+
+test('contact sheet: the longest label ends at least a glyph width (at its scale) before the first image', () => {
+  // Black labels, mid-gray images on white: in each row's band, the last black column and the first gray one.
+  const gray = new Uint8Array(28 * 28).fill(128);
+  const labels = ['tshirt-top', 'bag', 'ankle-boot'];
+  const sheet = contactSheet(labels.map((label) => ({ label, images: [gray, gray] })), { width: 28, height: 28, channels: 1 });
+  const cell = 28 * 2 + 2; // 28×28 at scale 2, 2-pixel gaps; labels at text scale 2 (cells ≥ 4 glyph heights)
+  labels.forEach((label, r) => {
+    let lastInk = -1;
+    let firstImage = sheet.width;
+    for (let y = 2 + r * cell; y < 2 + r * cell + 56; y++) {
+      for (let x = 0; x < sheet.width; x++) {
+        const v = sheet.get(x, y)[0];
+        if (v === 0) lastInk = Math.max(lastInk, x);
+        if (v === 128) firstImage = Math.min(firstImage, x);
+      }
+    }
+    assert.ok(lastInk > 0, `${label}: label drawn`);
+    if (label === 'tshirt-top') assert.ok(firstImage - lastInk - 1 >= GLYPH_WIDTH * 2, `${label}: ${firstImage - lastInk - 1} pixels of white before the image`);
+    assert.equal(firstImage, 2 + textSize('tshirt-top', 2).width + GLYPH_WIDTH * 2, `${label}: the column fits the longest label`);
+  });
 });

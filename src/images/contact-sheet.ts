@@ -1,7 +1,7 @@
 // A contact sheet of images in labelled rows (`sample --grid`: one row per class), drawn on the
 // canvas of ./draw.ts: the label in the bitmap font on the left, then the row's images left to right,
 // each enlarged by an integer factor so that small images (28×28) stay legible. White background.
-import { Canvas, GLYPH_HEIGHT, textSize } from './draw.js';
+import { Canvas, GLYPH_HEIGHT, GLYPH_WIDTH, textSize } from './draw.js';
 import type { ImageShape } from './codec.js';
 
 export interface SheetRow {
@@ -18,7 +18,8 @@ export function contactSheet(rows: readonly SheetRow[], shape: ImageShape, scale
   const cellW = shape.width * scale;
   const cellH = shape.height * scale;
   const textScale = cellH >= 4 * GLYPH_HEIGHT ? 2 : 1;
-  const labelW = Math.max(0, ...rows.map((r) => textSize(r.label, textScale).width)) + 3 * GAP;
+  // The label column: the longest label, then one glyph's width of white before the first image.
+  const labelW = GAP + Math.max(0, ...rows.map((r) => textSize(r.label, textScale).width)) + GLYPH_WIDTH * textScale;
   const columns = Math.max(1, ...rows.map((r) => r.images.length));
   const canvas = new Canvas(labelW + columns * (cellW + GAP) + GAP, rows.length * (cellH + GAP) + GAP, shape.channels === 1 ? 1 : 3, 255);
   rows.forEach((row, r) => {
