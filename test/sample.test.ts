@@ -6,39 +6,23 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/backend/index.js';
 import { UNet, defaultUNetConfig } from '../src/models/unet.js';
 import { EDM_DEFAULTS } from '../src/diffusion/edm.js';
 import { saveDiffusionModel } from '../src/diffusion/model.js';
 import { readTar, type Sample } from '../src/shards/index.js';
 import { probeImage } from '../src/images/codec.js';
-import { Rng } from '../src/util/rng.js';
 import { runCli } from './helpers/cli.js';
 import { collect, fromArray } from './helpers/tar.js';
+import { writeTinyDiffusionModel } from './helpers/tiny-diffusion.js';
 
 const CLASSES = ['cat', 'dog', 'bird'];
 let modelDir = '';
 let work = '';
 
 before(async () => {
-  await initBackend('cpu');
   work = mkdtempSync(join(tmpdir(), 'synthaug-sample-'));
   modelDir = join(work, 'model');
-  const cfg = { ...defaultUNetConfig, baseChannels: 8, groups: 4, numResBlocks: 1, dropout: 0, imageSize: 8, inChannels: 1, numClasses: 3, channelMult: [1, 2] };
-  const net = new UNet(cfg, 1);
-  // Fresh U-Nets start with zeroed residual branches and output layer; random weights everywhere make
-  // the output depend on the class and the noise.
-  const rng = new Rng(2);
-  const ema = new Map([...net.stateDict()].map(([k, v]) => [k, tf.tensor(Float32Array.from({ length: v.size }, () => rng.normal() * 0.3), v.shape)]));
-  await saveDiffusionModel(modelDir, net, ema, {
-    classNames: CLASSES,
-    conditional: true,
-    formulation: { name: 'edm', ...EDM_DEFAULTS },
-    labelMap: { init: null, rows: CLASSES.map((name, index) => ({ name, index, initIndex: null })) },
-    emaDecay: 0.999,
-  });
-  net.dispose();
+  await writeTinyDiffusionModel(modelDir, CLASSES);
 });
 
 async function sampleTar(args: string[]): Promise<Sample[]> {
