@@ -11,6 +11,7 @@ import { initBackend } from '../src/backend/index.js';
 import { UNet, defaultUNetConfig } from '../src/models/unet.js';
 import { EDM_DEFAULTS, drawEdmNoise, edmLoss } from '../src/diffusion/edm.js';
 import { Ema, clipByGlobalNorm, microBatchGradients } from '../src/training/step.js';
+import { Sgd } from '../src/training/optim.js';
 import { learningRate, newLoopState, runLoop, type TrainingTask } from '../src/training/loop.js';
 import type { LoopSettings } from '../src/training/checkpoint.js';
 import { BadInputs } from '../src/shards/bad.js';
@@ -48,7 +49,7 @@ test('gradients summed over micro-batches (weights n_m/B) equal the gradient of 
   net.dispose();
 });
 
-test('clipping by global norm: √Σ‖g‖², and g·(c/‖g‖) when above c', () => {
+test('clipping by global norm: √Σ‖g‖², and the factor c/‖g‖ when above c, applied by the optimiser', () => {
   const a = [3, -4, 1];
   const b = [2, 0.5];
   const norm = Math.sqrt([...a, ...b].reduce((s, v) => s + v * v, 0));
@@ -56,13 +57,20 @@ test('clipping by global norm: √Σ‖g‖², and g·(c/‖g‖) when above c',
     ['a', tf.tensor1d(a)],
     ['b', tf.tensor2d(b, [1, 2])],
   ]);
-  assert.ok(Math.abs(clipByGlobalNorm(grads, 0) - norm) < 1e-5); // 0: measure only
-  assertClose(grads.get('a')!.dataSync(), a, 1e-6);
-  assert.ok(Math.abs(clipByGlobalNorm(grads, 2) - norm) < 1e-5);
-  assertClose(grads.get('a')!.dataSync(), a.map((v) => (v * 2) / norm), 1e-5, 'a');
-  assertClose(grads.get('b')!.dataSync(), b.map((v) => (v * 2) / norm), 1e-5, 'b');
-  assert.ok(clipByGlobalNorm(grads, 100) < 2 + 1e-4); // below the bound: unchanged
-  tf.dispose([...grads.values()]);
+  const measured = clipByGlobalNorm(grads, 0); // 0: measure only
+  assert.ok(Math.abs(measured.norm - norm) < 1e-5);
+  assert.equal(measured.scale, 1);
+  const clipped = clipByGlobalNorm(grads, 2);
+  assert.ok(Math.abs(clipped.norm - norm) < 1e-5);
+  assert.ok(Math.abs(clipped.scale - 2 / norm) < 1e-6);
+  assert.equal(clipByGlobalNorm(grads, 100).scale, 1); // below the bound: unchanged
+  assertClose(grads.get('a')!.dataSync(), a, 0); // the gradients themselves are left alone
+  // The optimiser's step with the factor is the step on the scaled gradients (SGD, lr 1: p ← p − scale·g).
+  const pa = tf.variable(tf.zeros([3]));
+  const opt = new Sgd([['a', pa]], { momentum: 0, nesterov: false, weightDecay: 0 });
+  opt.step({ a: grads.get('a')! }, 1, clipped.scale);
+  assertClose(pa.dataSync(), a.map((v) => (-v * 2) / norm), 1e-5, 'a');
+  tf.dispose([...grads.values(), pa]);
 });
 
 test('EMA with warmup: d_t = min(decay, (1+t)/(10+t)), ema ← d·ema + (1−d)·p, from the initial weights', () => {

@@ -1,6 +1,10 @@
 // Optimisers over named tf.Variables, with state that can be saved and restored exactly (for --resume).
 // Written out rather than taken from tf.train so that the update rules match PyTorch's documented
 // ones, weight decay can skip some parameters, and the state has stable names.
+//
+// Each rule is written twice, as one thing: as tfjs ops (about ten passes over a parameter), and as one
+// fused kernel (SynthaugAdamW, SynthaugSgd) that the native kernel set registers (src/backend/native/), which
+// does the same float32 operations in the same order in one pass, so both give the same weights.
 import * as tf from '@tensorflow/tfjs-core';
 
 export type OptimizerName = 'sgd' | 'adamw';
@@ -15,8 +19,11 @@ export interface Optimizer {
   readonly name: OptimizerName;
   /** Number of updates applied so far. */
   readonly steps: number;
-  /** Applies one update with learning rate `lr`; disposes nothing it does not own (grads stay the caller's). */
-  step(grads: Record<string, tf.Tensor>, lr: number): void;
+  /**
+   * Applies one update with learning rate `lr` to the gradients times `gradScale` (clipping's factor, 1 when
+   * not clipped); disposes nothing it does not own (grads stay the caller's).
+   */
+  step(grads: Record<string, tf.Tensor>, lr: number, gradScale?: number): void;
   /** Everything needed to continue exactly: tensors by name, plus scalars. */
   stateDict(): { tensors: Map<string, StateTensor>; scalars: Record<string, number> };
   loadStateDict(state: { tensors: Map<string, StateTensor>; scalars: Record<string, number> }): void;
@@ -31,6 +38,22 @@ export interface Optimizer {
 export function decays(name: string, v: tf.Variable): boolean {
   if (v.rank < 2) return false;
   return !/(^|\.)(pos_embed|cls_token)/.test(name);
+}
+
+/** Whether the active backend has the fused update kernel `name` for these tensors (float32, not empty). */
+export function fusedUpdate(name: string, ...ts: tf.Tensor[]): boolean {
+  return ts.every((t) => t.dtype === 'float32' && t.size > 0) && tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+/** Variables ← the fused kernel's outputs, in order. */
+function assignAll(vars: tf.Variable[], outs: tf.Tensor | tf.Tensor[]): void {
+  const values = Array.isArray(outs) ? outs : [outs];
+  vars.forEach((v, i) => v.assign(values[i]));
+}
+
+/** g·scale, as clipping by global norm scales a gradient (not at all when 1). */
+function scaled(g: tf.Tensor, scale: number): tf.Tensor {
+  return scale === 1 ? g : tf.mul(g, scale);
 }
 
 interface Param {
@@ -63,7 +86,7 @@ abstract class Base implements Optimizer {
     return v;
   }
 
-  abstract step(grads: Record<string, tf.Tensor>, lr: number): void;
+  abstract step(grads: Record<string, tf.Tensor>, lr: number, gradScale?: number): void;
 
   protected grad(grads: Record<string, tf.Tensor>, p: Param): tf.Tensor | undefined {
     // tf.variableGrads keys gradients by the variable's internal name.
@@ -110,12 +133,21 @@ export class Sgd extends Base {
   private readonly momentum: number;
   private readonly nesterov: boolean;
 
-  step(grads: Record<string, tf.Tensor>, lr: number): void {
+  step(grads: Record<string, tf.Tensor>, lr: number, gradScale = 1): void {
     for (const p of this.params) {
-      const g0 = this.grad(grads, p);
-      if (!g0) continue;
+      const grad = this.grad(grads, p);
+      if (!grad) continue;
+      const weightDecay = p.decay ? this.weightDecay : 0;
       tf.tidy(() => {
-        const g = p.decay && this.weightDecay > 0 ? tf.add(g0, tf.mul(p.variable, this.weightDecay)) : g0;
+        if (fusedUpdate('SynthaugSgd', p.variable, grad)) {
+          const buf = this.momentum > 0 ? [this.slot(p, 'momentum_buffer')] : [];
+          const inputs: tf.NamedTensorMap = buf.length ? { p: p.variable, g: grad, b: buf[0] } : { p: p.variable, g: grad };
+          const attrs = { gradScale, weightDecay, momentum: this.momentum, nesterov: this.nesterov, lr };
+          assignAll([p.variable, ...buf], tf.engine().runKernel('SynthaugSgd', inputs, attrs) as tf.Tensor[]);
+          return;
+        }
+        const g0 = scaled(grad, gradScale);
+        const g = weightDecay > 0 ? tf.add(g0, tf.mul(p.variable, weightDecay)) : g0;
         let d: tf.Tensor = g;
         if (this.momentum > 0) {
           const buf = this.slot(p, 'momentum_buffer');
@@ -148,16 +180,23 @@ export class AdamW extends Base {
     this.eps = opts.eps ?? 1e-8;
   }
 
-  step(grads: Record<string, tf.Tensor>, lr: number): void {
+  step(grads: Record<string, tf.Tensor>, lr: number, gradScale = 1): void {
     const t = this.t + 1;
     const c1 = 1 - this.beta1 ** t;
     const c2 = 1 - this.beta2 ** t;
     for (const p of this.params) {
-      const g = this.grad(grads, p);
-      if (!g) continue;
+      const grad = this.grad(grads, p);
+      if (!grad) continue;
       tf.tidy(() => {
         const m = this.slot(p, 'exp_avg');
         const v = this.slot(p, 'exp_avg_sq');
+        if (fusedUpdate('SynthaugAdamW', p.variable, grad)) {
+          const keep = p.decay && this.weightDecay > 0 ? 1 - lr * this.weightDecay : 1;
+          const attrs = { gradScale, beta1: this.beta1, beta2: this.beta2, c1, c2, eps: this.eps, lr, keep };
+          assignAll([p.variable, m, v], tf.engine().runKernel('SynthaugAdamW', { p: p.variable, g: grad, m, v }, attrs) as tf.Tensor[]);
+          return;
+        }
+        const g = scaled(grad, gradScale);
         const m1 = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
         const v1 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
         m.assign(m1);

@@ -3,7 +3,7 @@
 // the WASM heap: tfjs keeps every activation of a forward pass for its backward pass), then a guard
 // against non-finite values, clipping by the global norm, the optimiser update, and the moving average.
 import * as tf from '@tensorflow/tfjs-core';
-import type { Optimizer, StateTensor } from './optim.js';
+import { fusedUpdate, type Optimizer, type StateTensor } from './optim.js';
 
 /** A micro-batch's loss (the mean over its images) and statistics (sums over its images). */
 export interface MicroLoss {
@@ -64,28 +64,26 @@ export function microBatchGradients(params: Array<[string, tf.Variable]>, micro:
   return { grads, loss, stats };
 }
 
-/** Global L2 norm of the gradients; scales them in place to `maxNorm` when above it (maxNorm 0: never). */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): number {
+/**
+ * Clipping by global norm: the L2 norm of all the gradients, and the factor maxNorm / norm that scales them
+ * down to `maxNorm` when above it (1 otherwise; maxNorm 0: never). The optimiser applies the factor as part
+ * of its update (Optimizer.step's gradScale).
+ */
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { norm: number; scale: number } {
   const sq = tf.tidy(() => tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))));
   const norm = Math.sqrt(sq.dataSync()[0]);
   sq.dispose();
-  if (maxNorm > 0 && Number.isFinite(norm) && norm > maxNorm) {
-    const scale = maxNorm / (norm + 1e-6);
-    for (const [k, g] of grads) {
-      grads.set(k, tf.mul(g, scale));
-      g.dispose();
-    }
-  }
-  return norm;
+  const clip = maxNorm > 0 && Number.isFinite(norm) && norm > maxNorm;
+  return { norm, scale: clip ? maxNorm / (norm + 1e-6) : 1 };
 }
 
 /** One step: micro-batch gradients, the non-finite guard, clipping, then the optimiser's update at `lr`. */
 export function optimizationStep(params: Array<[string, tf.Variable]>, optimizer: Optimizer, lr: number, micro: MicroBatch[], clip = 0): StepResult {
   const { grads, loss, stats } = microBatchGradients(params, micro);
   try {
-    const gradNorm = clipByGlobalNorm(grads, clip);
+    const { norm: gradNorm, scale } = clipByGlobalNorm(grads, clip);
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) return { loss, stats, gradNorm, skipped: true };
-    optimizer.step(Object.fromEntries(grads), lr);
+    optimizer.step(Object.fromEntries(grads), lr, scale);
     return { loss, stats, gradNorm, skipped: false };
   } finally {
     tf.dispose([...grads.values()]);
@@ -113,12 +111,20 @@ export class Ema {
     return this.warmup ? Math.min(this.decay, (1 + t) / (10 + t)) : this.decay;
   }
 
-  /** ema ← d·ema + (1 − d)·param, after the optimiser's update t. */
+  /**
+   * ema ← d·ema + (1 − d)·param, after the optimiser's update t: one pass per parameter where the backend
+   * has the fused kernel SynthaugEma (the same float32 operations), else two multiplies and an add.
+   */
   update(t: number): void {
     const d = this.decayAt(t);
     for (const [name, v] of this.params) {
       const s = this.shadow.get(name) as tf.Variable;
-      tf.tidy(() => s.assign(tf.add(tf.mul(s, d), tf.mul(v, 1 - d))));
+      tf.tidy(() => {
+        const next = fusedUpdate('SynthaugEma', s, v)
+          ? (tf.engine().runKernel('SynthaugEma', { s, p: v }, { decay: d }) as tf.Tensor)
+          : tf.add(tf.mul(s, d), tf.mul(v, 1 - d));
+        s.assign(next);
+      });
     }
   }
 

@@ -505,6 +505,118 @@ napi_value BinaryOp(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---- Optimiser and moving-average updates: one pass per parameter (src/training/optim.ts, step.ts) ----
+// Each reproduces, element by element, the float32 operations of the tfjs ops it replaces, in their order,
+// with the scalars rounded to float32 as tfjs rounds them; no multiply and add is contracted into an FMA
+// (-ffp-contract=off in binding.gyp), and division and square root are IEEE's, so the results are the same bits.
+// Outputs may be written over inputs of the same index.
+
+__attribute__((target_clones("avx2", "default"))) void adamwRange(const float *p, const float *g, const float *m, const float *v, float *po,
+                                                                  float *mo, float *vo, int64_t i0, int64_t i1, float scale, float b1,
+                                                                  float nb1, float b2, float nb2, float c1, float c2, float eps, float lr,
+                                                                  float keep) {
+  for (int64_t i = i0; i < i1; i++) {
+    const float gi = g[i] * scale;
+    const float m1 = m[i] * b1 + gi * nb1;
+    const float v1 = v[i] * b2 + (gi * gi) * nb2;
+    const float update = (m1 / c1) / (std::sqrt(v1 / c2) + eps);
+    mo[i] = m1;
+    vo[i] = v1;
+    po[i] = p[i] * keep - update * lr;
+  }
+}
+
+// adamw(heap, p, g, m, v, pOut, mOut, vOut, n, scale, beta1, beta2, c1, c2, eps, lr, keep):
+//   g ← scale·g;  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  p ← keep·p − lr·(m/c1) / (√(v/c2) + ε)
+// with keep = 1 − lr·λ for a decayed parameter (else 1) and c1, c2 the bias corrections 1 − βᵗ.
+napi_value AdamW(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = argsOf(env, info, 17);
+    uint8_t *heap = heapOf(env, a[0]);
+    auto in = [&](int k) { return reinterpret_cast<const float *>(at(heap, number(env, a[k]))); };
+    auto out = [&](int k) { return reinterpret_cast<float *>(at(heap, number(env, a[k]))); };
+    const float *p = in(1), *g = in(2), *m = in(3), *v = in(4);
+    float *po = out(5), *mo = out(6), *vo = out(7);
+    const int64_t n = (int64_t)number(env, a[8]);
+    const double beta1 = number(env, a[10]), beta2 = number(env, a[11]);
+    const float scale = (float)number(env, a[9]), b1 = (float)beta1, nb1 = (float)(1 - beta1), b2 = (float)beta2, nb2 = (float)(1 - beta2);
+    const float c1 = (float)number(env, a[12]), c2 = (float)number(env, a[13]), eps = (float)number(env, a[14]);
+    const float lr = (float)number(env, a[15]), keep = (float)number(env, a[16]);
+#pragma omp parallel if (n >= PARALLEL_MIN)
+    {
+      const int t = omp_get_thread_num(), k = omp_get_num_threads();
+      adamwRange(p, g, m, v, po, mo, vo, n * t / k, n * (t + 1) / k, scale, b1, nb1, b2, nb2, c1, c2, eps, lr, keep);
+    }
+    return undefinedValue(env);
+  });
+}
+
+__attribute__((target_clones("avx2", "default"))) void sgdRange(const float *p, const float *g, const float *b, float *po, float *bo,
+                                                                int64_t i0, int64_t i1, float scale, bool decay, float wd, float mu,
+                                                                bool nesterov, float lr) {
+  for (int64_t i = i0; i < i1; i++) {
+    float gi = g[i] * scale;
+    if (decay) gi = gi + p[i] * wd;
+    float d = gi;
+    if (b) {
+      const float b1 = b[i] * mu + gi;
+      bo[i] = b1;
+      d = nesterov ? gi + b1 * mu : b1;
+    }
+    po[i] = p[i] - d * lr;
+  }
+}
+
+// sgd(heap, p, g, buf | -1, pOut, bufOut | -1, n, scale, weightDecay, momentum, nesterov, lr):
+//   g ← scale·g [+ λ·p when λ > 0];  b ← μ·b + g;  d ← nesterov ? g + μ·b : b;  p ← p − lr·d
+// (without a buffer: p ← p − lr·g).
+napi_value Sgd(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = argsOf(env, info, 12);
+    uint8_t *heap = heapOf(env, a[0]);
+    const float *p = reinterpret_cast<const float *>(at(heap, number(env, a[1])));
+    const float *g = reinterpret_cast<const float *>(at(heap, number(env, a[2])));
+    const float *b = reinterpret_cast<const float *>(at(heap, number(env, a[3])));
+    float *po = reinterpret_cast<float *>(at(heap, number(env, a[4])));
+    float *bo = reinterpret_cast<float *>(at(heap, number(env, a[5])));
+    if ((b == nullptr) != (bo == nullptr)) throw Failure{"synthaug dnnl: sgd takes a momentum buffer and its output together"};
+    const int64_t n = (int64_t)number(env, a[6]);
+    const double wd = number(env, a[8]);
+    const float scale = (float)number(env, a[7]), mu = (float)number(env, a[9]), lr = (float)number(env, a[11]);
+    const bool nesterov = number(env, a[10]) != 0;
+#pragma omp parallel if (n >= PARALLEL_MIN)
+    {
+      const int t = omp_get_thread_num(), k = omp_get_num_threads();
+      sgdRange(p, g, b, po, bo, n * t / k, n * (t + 1) / k, scale, wd > 0, (float)wd, mu, nesterov, lr);
+    }
+    return undefinedValue(env);
+  });
+}
+
+__attribute__((target_clones("avx2", "default"))) void emaRange(const float *s, const float *p, float *so, int64_t i0, int64_t i1, float d,
+                                                                float nd) {
+  for (int64_t i = i0; i < i1; i++) so[i] = s[i] * d + p[i] * nd;
+}
+
+// ema(heap, s, p, sOut, n, decay): s ← d·s + (1 − d)·p.
+napi_value Ema(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = argsOf(env, info, 6);
+    uint8_t *heap = heapOf(env, a[0]);
+    const float *s = reinterpret_cast<const float *>(at(heap, number(env, a[1])));
+    const float *p = reinterpret_cast<const float *>(at(heap, number(env, a[2])));
+    float *so = reinterpret_cast<float *>(at(heap, number(env, a[3])));
+    const int64_t n = (int64_t)number(env, a[4]);
+    const double d = number(env, a[5]);
+#pragma omp parallel if (n >= PARALLEL_MIN)
+    {
+      const int t = omp_get_thread_num(), k = omp_get_num_threads();
+      emaRange(s, p, so, n * t / k, n * (t + 1) / k, (float)d, (float)(1 - d));
+    }
+    return undefinedValue(env);
+  });
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     auto a = argsOf(env, info, 1);
@@ -565,6 +677,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"channelAffine", nullptr, ChannelAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, BinaryOp, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"relu", nullptr, Relu, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sgd", nullptr, Sgd, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"ema", nullptr, Ema, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"clearCache", nullptr, ClearCache, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},

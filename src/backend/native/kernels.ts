@@ -1,7 +1,8 @@
 // oneDNN kernels registered over the WASM backend: the convolutions (forward, fused forward and both
 // gradients) and the matrix products run in native code, and so do the memory-bound passes a training step
-// spends most of its remaining time in (the norm layers' per-channel kernels, ReLU), on all cores (dnnl_kernels.cc, built by build.mjs when oneDNN
-// is installed) on tfjs's WASM memory in place — the addon receives the memory and byte offsets of the
+// spends most of its remaining time in (the norm layers' per-channel kernels, ReLU, the optimiser's and the
+// moving average's updates), on all cores (dnnl_kernels.cc, built by build.mjs when oneDNN is installed)
+// on tfjs's WASM memory in place — the addon receives the memory and byte offsets of the
 // tensors, reads the inputs and writes the output tensor tfjs allocated. Every other kernel stays WASM.
 // A case a native kernel does not cover (NCHW, int32, PReLU, a bias that is not one value per output
 // channel) runs the kernel it replaced.
@@ -49,6 +50,11 @@ interface Addon {
     perImage: number): void;
   relu(heap: Uint8Array, x: number, y: number, n: number): void;
   binary(heap: Uint8Array, op: number, a: number, b: number, out: number, n: number, period: number): void;
+  adamw(heap: Uint8Array, p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number, scale: number,
+    beta1: number, beta2: number, c1: number, c2: number, eps: number, lr: number, keep: number): void;
+  sgd(heap: Uint8Array, p: number, g: number, buf: number, pOut: number, bufOut: number, n: number, scale: number, weightDecay: number,
+    momentum: number, nesterov: number, lr: number): void;
+  ema(heap: Uint8Array, s: number, p: number, sOut: number, n: number, decay: number): void;
   setThreads(n: number): void;
   clearCache(): void;
   info(): NativeInfo;
@@ -271,6 +277,51 @@ function binary(kernelName: keyof typeof BINARY) {
   };
 }
 
+/** Run `write` (a native call filling `outs`); frees them all if it throws. */
+function filledAll(backend: BackendWasm, outs: TensorInfo[], write: () => void): TensorInfo[] {
+  try {
+    write();
+  } catch (err) {
+    for (const o of outs) backend.disposeData(o.dataId);
+    throw err;
+  }
+  return outs;
+}
+
+/**
+ * The optimisers' and the moving average's updates (src/training/optim.ts and step.ts define them and the
+ * attributes), one pass per parameter: new tensors for the parameter and its state, which the caller
+ * assigns to its variables. They are not written in place: a variable may share its buffer with another
+ * tensor (Identity and Reshape share buffers), and allocating the outputs costs nothing next to the pass.
+ *   SynthaugAdamW  p, g, m, v   → p', m', v'
+ *   SynthaugSgd    p, g [, b]   → p' [, b']   (b: the momentum buffer)
+ *   SynthaugEma    s, p         → s'
+ */
+function adamW({ inputs: { p, g, m, v }, attrs, backend }: Args): TensorInfo[] | null {
+  if (!allFloat(p, g, m, v)) return null;
+  const outs = [p!, m!, v!].map((t) => backend.makeOutput(t.shape, 'float32'));
+  const at = (t: TensorInfo) => heapOffset(backend, t);
+  const n = (k: string) => attrs[k] as number;
+  return filledAll(backend, outs, () => loadAddon().adamw(heap(backend), at(p!), at(g!), at(m!), at(v!), at(outs[0]), at(outs[1]), at(outs[2]),
+    util.sizeFromShape(p!.shape), n('gradScale'), n('beta1'), n('beta2'), n('c1'), n('c2'), n('eps'), n('lr'), n('keep')));
+}
+
+function sgd({ inputs: { p, g, b }, attrs, backend }: Args): TensorInfo[] | null {
+  if (!allFloat(p, g, b)) return null;
+  const outs = [p!, ...(b ? [b] : [])].map((t) => backend.makeOutput(t.shape, 'float32'));
+  const at = (t: TensorInfo | undefined) => (t === undefined ? -1 : heapOffset(backend, t));
+  const n = (k: string) => attrs[k] as number;
+  return filledAll(backend, outs, () => loadAddon().sgd(heap(backend), at(p), at(g), at(b), at(outs[0]), at(outs[1]), util.sizeFromShape(p!.shape),
+    n('gradScale'), n('weightDecay'), n('momentum'), attrs.nesterov === true ? 1 : 0, n('lr')));
+}
+
+function ema({ inputs: { s, p }, attrs, backend }: Args): TensorInfo | null {
+  if (!allFloat(s, p)) return null;
+  const out = backend.makeOutput(s!.shape, 'float32');
+  return filled(backend, out, () => loadAddon().ema(heap(backend), heapOffset(backend, s!), heapOffset(backend, p!), heapOffset(backend, out),
+    util.sizeFromShape(s!.shape), attrs.decay as number));
+}
+
 const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | TensorInfo[] | null }[] = [
   { kernelName: 'Conv2D', kernelFunc: (args) => conv2d(args, false) },
   { kernelName: 'FusedConv2D', kernelFunc: (args) => conv2d(args, true) },
@@ -282,6 +333,9 @@ const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | Tenso
   { kernelName: 'Add', kernelFunc: binary('Add') },
   { kernelName: 'Multiply', kernelFunc: binary('Multiply') },
   { kernelName: 'Sub', kernelFunc: binary('Sub') },
+  { kernelName: 'SynthaugAdamW', kernelFunc: adamW },
+  { kernelName: 'SynthaugSgd', kernelFunc: sgd },
+  { kernelName: 'SynthaugEma', kernelFunc: ema },
   ...channelKernelsOn(nativePasses).map(({ kernelName, kernelFunc }) => ({ kernelName, kernelFunc: kernelFunc as (args: Args) => TensorInfo | TensorInfo[] })),
 ];
 
