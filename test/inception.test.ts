@@ -9,7 +9,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { FIDInceptionV3, INCEPTION_CLASSES, INCEPTION_FEATURES } from '../src/models/inception.js';
+import { BasicConv2d, FIDInceptionV3, INCEPTION_CLASSES, INCEPTION_FEATURES } from '../src/models/inception.js';
+import { Rng } from '../src/util/rng.js';
+import { initBackend } from '../src/backend/index.js';
 import { formula, loadFormulaWeights } from './helpers/inception-formula.js';
 import { relErr } from './helpers/compare.js';
 
@@ -63,4 +65,54 @@ test('FID Inception-v3 with formula weights matches PyTorch on pool features and
   } finally {
     net.dispose();
   }
+});
+
+test('eval BasicConv2d folds BN into the filter once, folds again when any of its variables changes, and frees the fold', async () => {
+  await initBackend('wasm'); // with synthaug's gradient kernels, for the check under a gradient tape
+  const before = tf.memory().numTensors;
+  const c = new BasicConv2d(3, 4, 3, new Rng(1), { padding: 1 });
+  const x = tf.randomNormal([2, 5, 5, 3], 0, 1, 'float32', 3);
+  const ev = { training: false };
+  // The reference: conv, then BatchNorm with the running statistics, then ReLU (nothing folded).
+  const direct = () => tf.tidy(() => tf.relu(c.bn.forward(c.conv.forward(x), ev)).dataSync());
+  const check = (what: string) => {
+    const got = tf.tidy(() => c.forward(x, ev).dataSync());
+    const err = relErr(got, direct());
+    assert.ok(err < 1e-5, `${what}: relative error ${err}`);
+  };
+  const kernels = async () => (await tf.profile(() => tf.dispose(c.forward(x, ev)))).kernels.map((k) => k.name).filter((n) => !n.endsWith('__op'));
+  try {
+    tf.tidy(() => {
+      c.bn.runningMean.assign(tf.tensor1d([0.1, -0.2, 0.3, 0]));
+      c.bn.runningVar.assign(tf.tensor1d([0.5, 2, 1, 0.25]));
+    });
+    check('first call');
+    assert.deepEqual(await kernels(), ['FusedConv2D']); // folded already: the conv alone
+    const changes: Array<[string, tf.Variable, tf.Tensor]> = [
+      ['running_var', c.bn.runningVar, tf.tensor1d([1.5, 0.1, 3, 1])],
+      ['running_mean', c.bn.runningMean, tf.tensor1d([-1, 0.5, 0, 2])],
+      ['bn.weight', c.bn.weight, tf.tensor1d([0.5, -1, 2, 1])],
+      ['bn.bias', c.bn.bias, tf.tensor1d([0.3, 0.3, -0.3, 1])],
+      ['conv.weight', c.conv.weight, tf.mul(c.conv.weight, -2)],
+    ];
+    for (const [what, v, t] of changes) {
+      v.assign(t);
+      t.dispose();
+      assert.ok((await kernels()).includes('Rsqrt'), `${what}: folded again`);
+      check(`after a new ${what}`);
+    }
+    const shifted = new Map([...c.stateDict()].map(([k, v]) => [k, tf.add(v, 0.25)]));
+    c.loadStateDict(shifted);
+    tf.dispose([...shifted.values()]);
+    check('after loadStateDict');
+    // Under a gradient tape the fold is recomputed, so that the gradient reaches the conv weight.
+    const g = tf.variableGrads(() => tf.sum(c.forward(x, ev)) as tf.Scalar, [c.conv.weight]);
+    const want = tf.variableGrads(() => tf.sum(tf.relu(c.bn.forward(c.conv.forward(x), ev))) as tf.Scalar, [c.conv.weight]);
+    assert.ok(relErr(g.grads[c.conv.weight.name].dataSync(), want.grads[c.conv.weight.name].dataSync()) < 1e-5);
+    tf.dispose([g.value, want.value, ...Object.values(g.grads), ...Object.values(want.grads)]);
+  } finally {
+    c.dispose();
+    x.dispose();
+  }
+  assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
 });

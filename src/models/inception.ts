@@ -22,12 +22,20 @@ const BN_EPS = 0.001;
 
 type Kernel = number | [number, number];
 
+/** The eval-mode conv: BN folded into the filter and a bias, and the tensors they were folded from. */
+interface Folded {
+  from: object[];
+  filter: tf.Tensor4D;
+  bias: tf.Tensor1D;
+}
+
 /** Conv (no bias) → BatchNorm(eps 0.001) → ReLU; torchvision's BasicConv2d, named `conv` and `bn`. */
-class BasicConv2d extends Module {
+export class BasicConv2d extends Module {
   readonly conv: Conv2d;
   readonly bn: BatchNorm;
   private readonly stride: number;
   private readonly pad: ReturnType<typeof tfPadding>;
+  private folded: Folded | undefined;
 
   constructor(inC: number, outC: number, kernel: Kernel, rng: Rng, opts: { stride?: number; padding?: Kernel } = {}) {
     super();
@@ -39,12 +47,42 @@ class BasicConv2d extends Module {
 
   forward(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
     if (ctx.training) return tf.relu(this.bn.forward(this.conv.forward(x), ctx));
-    // Eval: BN folded into the conv (w·γ/√(σ²+ε), bias β − μ·γ/√(σ²+ε)) and one fused conv + bias + ReLU
-    // kernel. Folding costs one pass over the weights per call, negligible beside the convolution.
-    const scale = tf.mul(this.bn.weight, tf.rsqrt(tf.add(this.bn.runningVar, BN_EPS))); // [out]
-    const filter = tf.mul(this.conv.weight, scale) as tf.Tensor4D; // [kh, kw, in, out]
-    const bias = tf.sub(this.bn.bias, tf.mul(this.bn.runningMean, scale)) as tf.Tensor1D;
+    // Eval: BN folded into the conv and one fused conv + bias + ReLU kernel.
+    const { filter, bias } = this.foldedConv();
     return tf.fused.conv2d({ x: x as tf.Tensor4D, filter, bias, strides: this.stride, pad: this.pad, activation: 'relu' });
+  }
+
+  /**
+   * The filter w·γ/√(σ²+ε) and bias β − μ·γ/√(σ²+ε), folded once and kept until one of the five variables
+   * changes: a variable's assign gives it a new tensor (dataId), so the cache is keyed by those. Under a
+   * gradient tape they are folded afresh, so that gradients reach the variables.
+   */
+  private foldedConv(): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
+    const vars = [this.conv.weight, this.bn.weight, this.bn.bias, this.bn.runningMean, this.bn.runningVar];
+    const fold = () => {
+      const scale = tf.mul(this.bn.weight, tf.rsqrt(tf.add(this.bn.runningVar, BN_EPS))); // [out]
+      const filter = tf.mul(this.conv.weight, scale) as tf.Tensor4D; // [kh, kw, in, out]
+      const bias = tf.sub(this.bn.bias, tf.mul(this.bn.runningMean, scale)) as tf.Tensor1D;
+      return { filter, bias };
+    };
+    if (tf.engine().state.gradientDepth > 0) return fold();
+    const from = vars.map((v) => v.dataId);
+    const cached = this.folded;
+    if (cached && !cached.filter.isDisposed && cached.from.every((d, i) => d === from[i])) return cached;
+    this.dropFolded();
+    const { filter, bias } = tf.tidy(fold);
+    this.folded = { from, filter: tf.keep(filter), bias: tf.keep(bias) };
+    return this.folded;
+  }
+
+  private dropFolded(): void {
+    if (this.folded) tf.dispose([this.folded.filter, this.folded.bias]);
+    this.folded = undefined;
+  }
+
+  override dispose(): void {
+    this.dropFolded();
+    super.dispose();
   }
 }
 

@@ -86,8 +86,10 @@ export abstract class Module {
     return this.namedParameters().reduce((n, [, v]) => n + v.size, 0);
   }
 
+  /** Frees the parameters and buffers, and whatever the modules of the tree hold besides (their dispose). */
   dispose(): void {
-    for (const v of this.stateDict().values()) v.dispose();
+    for (const v of [...this.ownParams.values(), ...this.ownBuffers.values()]) v.dispose();
+    for (const m of this.children.values()) m.dispose();
   }
 }
 
