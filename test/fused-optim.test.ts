@@ -7,22 +7,16 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, nativeKernels } from '../src/backend/index.js';
-import { loadAddon, setNativeThreads, nativeThreads } from '../src/backend/native/kernels.js';
+import { setNativeThreads, nativeThreads } from '../src/backend/native/kernels.js';
 import { AdamW, Sgd, type Optimizer } from '../src/training/optim.js';
 import { Ema } from '../src/training/step.js';
 import { Rng } from '../src/util/rng.js';
 import { relErr } from './helpers/compare.js';
+import { nativeMissing } from './helpers/native.js';
 
 const TOL = 1e-6;
 
-const missing = (() => {
-  try {
-    loadAddon();
-    return undefined;
-  } catch (err) {
-    return `native kernels not built here: ${(err as Error).message}`;
-  }
-})();
+const missing = nativeMissing;
 
 // Ranks 1, 2 and 4 (decayed or not), a ViT embedding (never decayed), odd sizes for the loops' tails and
 // one parameter above the size at which the native pass splits over threads.
