@@ -84,6 +84,8 @@ describe('backend ladder', () => {
     assert.equal(parse([]).backend, process.env.SYNTHAUG_BACKEND || 'auto');
     assert.equal(parse(['--backend', 'wasm']).backend, 'wasm');
     assert.throws(() => parse(['--backend', 'gpu']), /Invalid values/);
+    assert.equal(parse(['--backend', 'wasm', '--backend', 'cpu']).backend, 'cpu', 'given twice, the last counts');
+    assert.throws(() => parse(['--backend', 'wasm', '--backend', 'gpu']), /Invalid values/);
   });
 });
 

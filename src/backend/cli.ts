@@ -7,6 +7,8 @@ export function backendOption<T>(yargs: Argv<T>): Argv<T & { backend: BackendCho
   return yargs.option('backend', {
     choices: BACKEND_CHOICES,
     default: defaultBackend(),
+    // Given twice (a Makefile's flags, then the user's), the last one counts, as for a shell's options.
+    coerce: (v: BackendChoice | BackendChoice[]) => (Array.isArray(v) ? v[v.length - 1] : v),
     describe: 'Compute backend: auto tries tfjs-node-gpu, tfjs-node, native (WASM + oneDNN kernels), WASM, then cpu (env SYNTHAUG_BACKEND)',
   }) as Argv<T & { backend: BackendChoice }>;
 }
