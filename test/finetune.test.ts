@@ -98,6 +98,15 @@ test('k steps, stop, --resume to N gives the same weight bytes (raw and EMA) as 
   assert.ok(log.length > 0 && log.every((l) => l.type === 'train' && Number.isFinite(l.loss) && l.imagesPerSec > 0 && l.peakRssMB > 0));
 });
 
+test('a run built from a preset resumes (config.json and trainer.json list the U-Net options in another order)', async () => {
+  const out = await outDir();
+  const preset = { preset: 'fmnist', ...TINY, imageSize: 4 };
+  const stop = new AbortController();
+  const first = await finetune(opts(out, { archOptions: preset, maxSteps: 3, saveEvery: 1, signal: stop.signal, onStep: (s) => s === 2 && stop.abort() }));
+  assert.equal(first.stopped, 'aborted');
+  assert.equal((await finetune(opts(out, { archOptions: preset, maxSteps: 3, resume: true }))).steps, 3);
+});
+
 test('a time budget stops cleanly after a step with a checkpoint that --resume continues', async () => {
   const out = await outDir();
   const r = await finetune(opts(out, { timeBudget: 1e-6 }));

@@ -260,6 +260,13 @@ function checkDiffusionState(t: Record<string, unknown>, configNames: string[], 
   return t as DiffusionState;
 }
 
+/** JSON with object keys sorted: two descriptions of one U-Net compare equal whatever order built them. */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  );
+}
+
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   await checkOutputDir(o.outDir, 'diffusion', { resume: o.resume, force: o.force });
   await mkdir(o.outDir, { recursive: true });
@@ -269,7 +276,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const ck = await loadCheckpoint(o.outDir, 'diffusion');
     const config = await readDiffusionConfig(ck.dir);
     const t = checkDiffusionState(ck.state.task, config.classNames, `${ck.dir}/trainer.json`);
-    if (JSON.stringify(unetConfigOf(config)) !== JSON.stringify(t.unet)) {
+    if (canonicalJson(unetConfigOf(config)) !== canonicalJson(t.unet)) {
       throw new InputError(`checkpoint ${ck.dir}: config.json and trainer.json describe different U-Nets`);
     }
     // Built with the run's seed, as the straight run was: the dropout layers' own seeds come from it.
