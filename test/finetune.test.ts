@@ -222,6 +222,7 @@ test('synthaug finetune: trains from a tar, prints a JSON summary; bad options e
     const native = await runCli(['finetune', tar, '-o', join(dir, 'n'), '--max-steps', '1', ...common.slice(0, -2), '--backend', 'native']);
     assert.equal(native.code, 0, native.stderr);
     assert.match(native.stderr, /trained 1 steps: .*, backend native → /);
+    assert.equal(JSON.parse(await readFile(join(dir, 'n', 'config.json'), 'utf8')).provenance.backend, 'native', 'and so does the provenance');
   }
   const usage = await runCli(['finetune', tar, '-o', join(dir, 'u'), '--max-steps', '0', ...common]);
   assert.equal(usage.code, 2, usage.stderr);

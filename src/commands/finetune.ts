@@ -131,7 +131,7 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
       outDir: args.output,
       resume: args.resume,
       force: args.force,
-      provenance: { command: ['synthaug', ...process.argv.slice(2)].join(' '), backend: info.name },
+      provenance: { command: ['synthaug', ...process.argv.slice(2)].join(' '), backend: info.kind },
     }).catch((err: unknown) => {
       if (!(err instanceof HeapExhausted)) throw err;
       const micro = Math.min(options.batchSize, options.microBatch);

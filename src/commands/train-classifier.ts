@@ -95,7 +95,7 @@ export const trainClassifierCommand: CommandModule<object, TrainArgs> = {
       resume: args.resume,
       force: args.force,
       timeBudget: args['time-budget'] === undefined ? undefined : duration('time-budget', args['time-budget']),
-      provenance: { command: ['synthaug', ...process.argv.slice(2)].join(' '), backend: info.name },
+      provenance: { command: ['synthaug', ...process.argv.slice(2)].join(' '), backend: info.kind },
     }).catch((err: unknown) => {
       if (!(err instanceof HeapExhausted)) throw err;
       // A classifier step is one pass over the whole batch (BatchNorm's statistics are per batch).
