@@ -6,14 +6,15 @@
 // Then the other kernels synthaug replaces, each beside what runs without it: BatchMatMul with a
 // transposed operand (tfjs-backend-wasm's own kernel vs an explicit transpose and the plain product),
 // and a training-mode BatchNorm/GroupNorm forward and backward (tfjs ops vs the SIMD channel kernels).
-// Run: npm run build && node dist/bench/kernels.js
+// Where the oneDNN addon is built, the native fused activations beside the tfjs ops they replace (on native).
+// Run: npm run build && node dist/bench/kernels.js [--fused]
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { builtinWasmKernel, initBackend, registerWasmKernels, unregisterWasmKernels } from '../src/backend/index.js';
 import { relErr } from '../test/helpers/compare.js';
 import { createClassifier } from '../src/models/registry.js';
-import { BatchNorm, GroupNorm } from '../src/nn/index.js';
+import { BatchNorm, GroupNorm, silu } from '../src/nn/index.js';
 
 interface Shape { name: string; x: [number, number, number, number]; k: number; co: number; stride: number }
 
@@ -105,6 +106,7 @@ export async function run(): Promise<void> {
   process.stdout.write(`kernel ms per call, batch 128 unless marked (median of ${reps}; cpu: 1 call); ${info.reasons.at(-1)}\n`);
   printTable(rows);
   replacedKernels(reps);
+  await nativeFused(reps);
   threadSpeedup(reps);
 }
 
@@ -155,6 +157,40 @@ function replacedKernels(reps: number): void {
   printTable(rows);
 }
 
+/**
+ * SiLU forward and backward on a U-Net activation ([64, 28, 28, 64]: the fmnist preset's first level at
+ * micro-batch 64) on the native backend: the fused kernels (one pass each way) against x·σ(x) in tfjs ops
+ * (a sigmoid, a multiply, and five element-wise passes backward; the arithmetic ones native too).
+ */
+async function nativeFused(reps: number): Promise<void> {
+  try {
+    await initBackend('native');
+  } catch (err) {
+    process.stdout.write(`\nnative fused activations: skipped (${err instanceof Error ? err.message : String(err)})\n`);
+    return;
+  }
+  const shape = [64, 28, 28, 64];
+  const x = tf.tensor(randomData(shape, 9), shape);
+  const r = tf.tensor(randomData(shape, 10), shape);
+  const timeWith = (f: (t: tf.Tensor) => tf.Tensor) => {
+    const forward = time(() => f(x), reps);
+    const backward = time(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), r)) as tf.Scalar)(x), reps);
+    return { forward, backward };
+  };
+  const ops = timeWith((t) => tf.mul(t, tf.sigmoid(t)));
+  const fused = timeWith(silu);
+  const row = (name: string, a: { ms: number; out: Float32Array }, b: { ms: number; out: Float32Array }) =>
+    [name, a.ms.toFixed(1), b.ms.toFixed(1), `${(a.ms / b.ms).toFixed(1)}x`, relErr(b.out, a.out).toExponential(1)];
+  process.stdout.write(`\nnative fused activations, ms per call (median of ${reps})\n`);
+  printTable([
+    ['kernel', 'tfjs ops ms', 'fused ms', 'speedup', 'relErr'],
+    row(`SiLU forward [${shape}]`, ops.forward, fused.forward),
+    row(`SiLU forward + backward [${shape}]`, ops.backward, fused.backward),
+  ]);
+  tf.dispose([x, r]);
+  await initBackend('wasm');
+}
+
 /** One ResNet-20 training step (32x32, batch 128, SGD momentum): median ms of `reps` after a warm-up. */
 async function resnet20Step(reps: number): Promise<{ ms: number; threads: number }> {
   const info = await initBackend('wasm');
@@ -197,7 +233,8 @@ function threadSpeedup(reps: number): void {
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--step') {
   resnet20Step(Number(process.env.BENCH_REPS ?? 3)).then((r) => process.stdout.write(JSON.stringify(r)));
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  run().catch((err) => {
+  // --fused: only the native fused activations.
+  (process.argv[2] === '--fused' ? nativeFused(Number(process.env.BENCH_REPS ?? 5)) : run()).catch((err) => {
     process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exitCode = 1;
   });

@@ -14,7 +14,7 @@ import { makeSchedule } from '../src/diffusion/schedule.js';
 import { drawTrainingNoise, noisePredictionLoss } from '../src/diffusion/loss.js';
 import type { Module } from '../src/nn/module.js';
 import { channelAffine, channelDot, channelSum } from '../src/nn/channels.js';
-import { BatchNorm, GroupNorm } from '../src/nn/index.js';
+import { BatchNorm, GroupNorm, silu } from '../src/nn/index.js';
 import { checkNormGradients, plainBatchNorm, plainGroupNorm } from './helpers/norm.js';
 import { Rng } from '../src/util/rng.js';
 import { nativeMissing } from './helpers/native.js';
@@ -216,6 +216,34 @@ describe('native channel kernels (norm layers) and ReLU vs the tfjs-ops definiti
     const rng = new Rng(8);
     await againstCpu('Relu', { x: randn(rng, [3, 17, 19, 5]) }, {});
     await againstCpu('Relu', { x: randn(rng, [64, 32, 32]) }, {}); // above the size that splits over threads
+  });
+
+  test('SiLU and its gradient (fused kernels) vs x·σ(x) and its autodiff on cpu', async () => {
+    const rng = new Rng(12);
+    // Random values, large ones both ways (σ saturates, e^x is clamped), zeros, and a size split over threads.
+    for (const shape of [[3, 7, 5, 6], [64, 32, 32]]) {
+      const x = randn(rng, shape);
+      x.values.forEach((v, i) => (x.values[i] = i % 11 === 0 ? v * 40 : i % 13 === 0 ? 0 : v * 4));
+      const dy = randn(rng, shape);
+      const run = async (backend: string, f: (t: tf.Tensor) => tf.Tensor) => {
+        await tf.setBackend(backend);
+        const [xt, dyt] = [tf.tensor(x.values, shape), tf.tensor(dy.values, shape)];
+        const y = f(xt);
+        const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), dyt)))(xt);
+        const out = [y.dataSync().slice() as Float32Array, dx.dataSync().slice() as Float32Array];
+        tf.dispose([xt, dyt, y, dx]);
+        return out;
+      };
+      const [refY, refDx] = await run('cpu', (t) => tf.mul(t, tf.sigmoid(t)));
+      assert.ok(tf.getKernel('SynthaugSilu', 'wasm') !== undefined, 'the native set registers SynthaugSilu');
+      const [y, dx] = await run('wasm', silu);
+      assert.ok(relErr(y, refY) <= TOL, `silu: relative error ${relErr(y, refY)}`);
+      assert.ok(relErr(dx, refDx) <= TOL, `silu gradient: relative error ${relErr(dx, refDx)}`);
+    }
+    await tf.setBackend('wasm');
+    const y = silu(tf.tensor([NaN, -Infinity, 1]));
+    assert.ok(Number.isNaN(y.dataSync()[0]), 'a NaN input stays NaN');
+    y.dispose();
   });
 
   // Same shapes, a per-channel vector, a scalar, a trailing [H, W, C] block, each operand order; the last

@@ -16,14 +16,7 @@
 #   5. reports     $(OUT)/report/NAME/sweep/report.md and .../final/report.md (synthaug report), NAME being
 #                  conditional or low-data-LOW_PER_CLASS
 
-SHELL := bash
-.SHELLFLAGS := -eu -o pipefail -c
-.DELETE_ON_ERROR:
-.SUFFIXES:
-MAKEFLAGS += --no-builtin-rules --no-builtin-variables
-
-HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
-SYNTHAUG ?= $(abspath $(HERE)../../bin/synthaug)
+include $(dir $(lastword $(MAKEFILE_LIST)))common.mk
 
 ifeq ($(QUICK),1)
 OUT ?= out-generator-quick
@@ -91,16 +84,7 @@ SWEEP := $(OUT)/results/$(NAME)/sweep
 FINAL := $(OUT)/results/$(NAME)/final
 SAMPLE := $(SYNTHAUG) sample -m $(MODEL) --sampler $(SAMPLER) --steps $(SAMPLE_STEPS) --batch-size $(SAMPLE_BATCH)
 
-# $(call step,NAME,COMMAND): run COMMAND with its output also in $(L), and its wall time in times.jsonl.
-define step
-@mkdir -p $(dir $@) $(L) $(SWEEP)
-@echo '>> $(1)' >&2
-@start=$$(date +%s); \
-  ( $(2) ) 2>&1 | tee -a $(L)/$(subst /,_,$(subst $(OUT)/,,$@)).log >&2; \
-  echo "{\"step\":\"$(1)\",\"seconds\":$$(( $$(date +%s) - start ))}" >> $(SWEEP)/times.jsonl
-endef
-resume = $$(test -e $(1)/checkpoint/trainer.json -o -e $(1)/checkpoint.old/trainer.json && echo --resume || echo --force)
-json = > $@.tmp && mv $@.tmp $@
+TIMES = $(SWEEP)/times.jsonl
 
 .PHONY: all model judge sweep final report clean
 all: report
@@ -145,9 +129,9 @@ $(S)/sweep-w$(1).tar: $(MODEL).done
 	$$(call step,sample guidance=$(1),mkdir -p $(SWEEP)/guidance=$(1) && $(SAMPLE) --per-class $(SWEEP_PER_CLASS) --guidance $(1) \
 	  --seed $(SAMPLE_SEED) --grid $(SWEEP)/guidance=$(1)/grid.png -o $$@)
 $$(call gdir,$(1))/agreement.json: $(S)/sweep-w$(1).tar $(M)/judge.done
-	$$(call step,agreement guidance=$(1),$(SYNTHAUG) train-classifier --evaluate $(M)/judge --val $$< --json $$(json))
+	$$(call step,agreement guidance=$(1),$$(call agreement,$(M)/judge,$$<) $$(json))
 $$(call gdir,$(1))/fid.json: $(S)/sweep-w$(1).tar $(D)/test.tar $(M)/judge.done
-	$$(call step,fid guidance=$(1),$(SYNTHAUG) fid $$< $(D)/test.tar --features $(M)/judge --json $$(json))
+	$$(call step,fid guidance=$(1),$$(call feature_fid,$$<,$(D)/test.tar,$(M)/judge) $$(json))
 endef
 $(foreach w,$(GUIDANCES),$(eval $(call sweep_point,$(w))))
 SWEEP_RESULTS := $(foreach w,$(GUIDANCES),$(SWEEP)/guidance=$(w)/agreement.json $(SWEEP)/guidance=$(w)/fid.json)
@@ -165,21 +149,19 @@ $(S)/final.tar: $(FINAL)/guidance.txt
 	  --guidance $$w --seed $(FINAL_SEED) --grid $(FINAL)/guidance=$$w/grid.png -o $@)
 $(FINAL)/done: $(S)/final.tar $(D)/test.tar $(M)/judge.done
 	w=$$(cat $(FINAL)/guidance.txt) && \
-	  $(SYNTHAUG) train-classifier --evaluate $(M)/judge --val $< --json > $(FINAL)/guidance=$$w/agreement.json.tmp && \
-	  $(SYNTHAUG) fid $< $(D)/test.tar --features $(M)/judge --json > $(FINAL)/guidance=$$w/fid.json.tmp && \
+	  $(call agreement,$(M)/judge,$<) > $(FINAL)/guidance=$$w/agreement.json.tmp && \
+	  $(call feature_fid,$<,$(D)/test.tar,$(M)/judge) > $(FINAL)/guidance=$$w/fid.json.tmp && \
 	  mv $(FINAL)/guidance=$$w/agreement.json.tmp $(FINAL)/guidance=$$w/agreement.json && \
 	  mv $(FINAL)/guidance=$$w/fid.json.tmp $(FINAL)/guidance=$$w/fid.json
 	touch $@
 final: $(FINAL)/done
 
 # 5. The reports.
+REPORT_SETTINGS := LOW_DATA LOW_PER_CLASS UNET_OPTIONS TRAIN_STEPS TRAIN_TIME PRETRAIN_STEPS PRETRAIN_TIME FINETUNE_STEPS FINETUNE_TIME \
+  DIFF_BATCH DIFF_MICRO_BATCH JUDGE_TRAIN GUIDANCES SWEEP_PER_CLASS FINAL_PER_CLASS SAMPLER SAMPLE_STEPS SEED SAMPLE_SEED FINAL_SEED
 report: $(FINAL)/done $(SWEEP)/reference/classifier.json
-	@{ echo "date: $$(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "cpus: $$(nproc)"; \
-	   grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: /cpu: /' || true; \
-	   grep -o -m1 -w 'avx512f\|avx2' /proc/cpuinfo | sort -r | head -n 1 | sed 's/^/isa: /' || true; \
-	   echo "node: $$(node --version)"; echo "synthaug: $$($(SYNTHAUG) --version)"; } > $(SWEEP)/machine.txt
-	@{ $(foreach v,LOW_DATA LOW_PER_CLASS UNET_OPTIONS TRAIN_STEPS TRAIN_TIME PRETRAIN_STEPS PRETRAIN_TIME FINETUNE_STEPS FINETUNE_TIME \
-	     DIFF_BATCH DIFF_MICRO_BATCH JUDGE_TRAIN GUIDANCES SWEEP_PER_CLASS FINAL_PER_CLASS SAMPLER SAMPLE_STEPS SEED SAMPLE_SEED FINAL_SEED,echo "$(v) = $($(v))";) } > $(SWEEP)/settings.txt
+	$(call machine,$(SWEEP)/machine.txt)
+	$(call settings,$(SWEEP)/settings.txt,$(REPORT_SETTINGS))
 	$(SYNTHAUG) report $(SWEEP) -o $(OUT)/report/$(NAME)/sweep --title "Fashion-MNIST generator: guidance sweep ($(SWEEP_PER_CLASS) a class)"
 	$(SYNTHAUG) report $(FINAL) -o $(OUT)/report/$(NAME)/final --title "Fashion-MNIST generator: $(FINAL_PER_CLASS) a class at the best guidance"
 

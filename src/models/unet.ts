@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Module, type ForwardContext } from '../nn/module.js';
 import { Conv2d, Dropout, GroupNorm, Linear } from '../nn/layers.js';
 import { normal } from '../nn/init.js';
+import { silu } from '../nn/activations.js';
 import { Rng } from '../util/rng.js';
 
 export interface UNetConfig {
@@ -61,8 +62,6 @@ export interface DenoiseContext extends ForwardContext {
 interface EmbContext extends ForwardContext {
   emb: tf.Tensor;
 }
-
-const silu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(x));
 
 /** Zeroes a freshly built layer's weights (improved DDPM's zero_module: each residual branch starts at 0). */
 function zeroed<M extends Conv2d | Linear>(m: M): M {

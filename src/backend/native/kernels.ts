@@ -49,6 +49,8 @@ interface Addon {
   channelAffine(heap: Uint8Array, u: number, v: number, out: number, images: number, rows: number, C: number, a: number, b: number, d: number,
     perImage: number): void;
   relu(heap: Uint8Array, x: number, y: number, n: number): void;
+  silu(heap: Uint8Array, x: number, y: number, n: number): void;
+  siluGrad(heap: Uint8Array, x: number, dy: number, dx: number, n: number): void;
   binary(heap: Uint8Array, op: number, a: number, b: number, out: number, n: number, period: number): void;
   adamw(heap: Uint8Array, p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number, scale: number,
     beta1: number, beta2: number, c1: number, c2: number, eps: number, lr: number, keep: number): void;
@@ -253,6 +255,20 @@ function relu({ inputs: { x }, backend }: Args): TensorInfo | null {
   return filled(backend, out, () => loadAddon().relu(heap(backend), heapOffset(backend, x!), heapOffset(backend, out), util.sizeFromShape(x!.shape)));
 }
 
+/** SynthaugSilu x → x·σ(x), and SynthaugSiluGrad (x, dy) → dy·σ(x)·(1 + x·(1 − σ(x))) (src/nn/activations.ts). */
+function silu({ inputs: { x }, backend }: Args): TensorInfo | null {
+  if (!allFloat(x)) return null;
+  const out = backend.makeOutput(x!.shape, 'float32');
+  return filled(backend, out, () => loadAddon().silu(heap(backend), heapOffset(backend, x!), heapOffset(backend, out), util.sizeFromShape(x!.shape)));
+}
+
+function siluGrad({ inputs: { x, dy }, backend }: Args): TensorInfo | null {
+  if (!allFloat(x, dy) || !util.arraysEqual(x!.shape, dy!.shape)) return null;
+  const out = backend.makeOutput(x!.shape, 'float32');
+  return filled(backend, out, () =>
+    loadAddon().siluGrad(heap(backend), heapOffset(backend, x!), heapOffset(backend, dy!), heapOffset(backend, out), util.sizeFromShape(x!.shape)));
+}
+
 const BINARY = { Add: 0, Multiply: 1, Sub: 2 } as const;
 
 /**
@@ -330,6 +346,8 @@ const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | Tenso
   { kernelName: 'BatchMatMul', kernelFunc: matMul },
   { kernelName: '_FusedMatMul', kernelFunc: matMul },
   { kernelName: 'Relu', kernelFunc: relu },
+  { kernelName: 'SynthaugSilu', kernelFunc: silu },
+  { kernelName: 'SynthaugSiluGrad', kernelFunc: siluGrad },
   { kernelName: 'Add', kernelFunc: binary('Add') },
   { kernelName: 'Multiply', kernelFunc: binary('Multiply') },
   { kernelName: 'Sub', kernelFunc: binary('Sub') },
