@@ -32,21 +32,28 @@ function randn(rng: Rng, shape: number[]): Data {
 }
 
 /** One kernel on `backend` ('cpu', or 'wasm' with whatever kernels are registered). */
-async function runOn(backend: string, kernel: string, inputs: Record<string, Data>, attrs: object): Promise<Data> {
+/** One kernel on `backend` ('cpu', or 'wasm' with whatever kernels are registered); inputs by name, or a list (Concat). */
+async function runOn(backend: string, kernel: string, inputs: Record<string, Data> | Data[], attrs: object): Promise<Data[]> {
   await tf.setBackend(backend);
-  const ts = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.values, v.shape)]));
-  const out = tf.engine().runKernel(kernel, ts, attrs as tf.NamedAttrMap) as tf.Tensor;
-  const result = { shape: out.shape, values: out.dataSync().slice() as Float32Array };
-  tf.dispose([out, ...Object.values(ts)]);
+  const ts = Array.isArray(inputs)
+    ? inputs.map((v) => tf.tensor(v.values, v.shape))
+    : Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.values, v.shape)]));
+  const out = tf.engine().runKernel(kernel, ts as never, attrs as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
+  const outs = Array.isArray(out) ? out : [out];
+  const result = outs.map((o) => ({ shape: o.shape, values: o.dataSync().slice() as Float32Array }));
+  tf.dispose([...outs, ...Object.values(ts)]);
   return result;
 }
 
-async function againstCpu(kernel: string, inputs: Record<string, Data>, attrs: object): Promise<void> {
+async function againstCpu(kernel: string, inputs: Record<string, Data> | Data[], attrs: object, tol = TOL): Promise<void> {
   const ref = await runOn('cpu', kernel, inputs, attrs);
   const got = await runOn('wasm', kernel, inputs, attrs);
-  assert.deepEqual(got.shape, ref.shape, `${kernel} shape`);
-  const err = relErr(got.values, ref.values);
-  assert.ok(err <= TOL, `${kernel}: relative error ${err}`);
+  assert.equal(got.length, ref.length, `${kernel}: outputs`);
+  got.forEach((g, i) => {
+    assert.deepEqual(g.shape, ref[i].shape, `${kernel} output ${i} shape`);
+    const err = relErr(g.values, ref[i].values);
+    assert.ok(err <= tol, `${kernel} output ${i}: relative error ${err}`);
+  });
 }
 
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
@@ -244,6 +251,47 @@ describe('native channel kernels (norm layers) and ReLU vs the tfjs-ops definiti
     const y = silu(tf.tensor([NaN, -Infinity, 1]));
     assert.ok(Number.isNaN(y.dataSync()[0]), 'a NaN input stays NaN');
     y.dispose();
+  });
+
+  // Data movement is exact: a copy. The last case of each list is one the native kernel leaves to WASM.
+  test('Slice, SplitV, Unpack and Concat along every axis, exactly', async () => {
+    const rng = new Rng(13);
+    const x = randn(rng, [3, 5, 4, 6]);
+    for (const [begin, size] of [[[0, 0, 0, 2], [3, 5, 4, 3]], [[1, 0, 0, 0], [2, 5, 4, 6]], [[0, 2, 0, 0], [-1, 2, -1, -1]], [[0, 0, 0, 0], [3, 5, 4, 6]],
+      [[1, 1, 0, 0], [1, 2, 4, 6]]]) {
+      await againstCpu('Slice', { x }, { begin, size }, 0);
+    }
+    await againstCpu('Slice', { x: randn(rng, [64, 28, 28, 48]) }, { begin: [0, 0, 0, 16], size: [64, 28, 28, 32] }, 0); // split over threads
+    for (let axis = 0; axis < 4; axis++) {
+      await againstCpu('SplitV', { x }, { numOrSizeSplits: axis === 3 ? [1, -1, 2] : x.shape[axis] === 5 ? [2, 3] : 1, axis }, 0);
+      const parts = [1, 2, 3].map((n) => randn(rng, x.shape.map((d, i) => (i === axis ? n : d))));
+      await againstCpu('Concat', parts, { axis }, 0);
+      await againstCpu('Unpack', { value: x }, { axis }, 0);
+    }
+    await againstCpu('Concat', [randn(rng, [64, 28, 28, 32]), randn(rng, [64, 28, 28, 64])], { axis: -1 }, 0);
+  });
+
+  test('Transpose of ranks 1 to 6, exactly', async () => {
+    const rng = new Rng(14);
+    for (const shape of [[7], [5, 3], [2, 3, 4], [64, 49, 3, 4, 16], [2, 3, 1, 4, 5], [2, 1, 3, 2, 2, 3]]) {
+      for (let k = 0; k < 3; k++) {
+        const perm = shape.map((_, i) => i);
+        for (let i = perm.length - 1; i > 0; i--) {
+          const j = rng.int(i + 1);
+          [perm[i], perm[j]] = [perm[j], perm[i]];
+        }
+        await againstCpu('Transpose', { x: randn(rng, shape) }, { perm }, 0);
+      }
+    }
+  });
+
+  test('Sum over leading axes or the middle ones (channel pass), others by WASM', async () => {
+    const rng = new Rng(15);
+    const cases: [number[], number[]][] = [[[8, 9, 9, 16], [0, 1, 2]], [[8, 9, 9, 16], [1, 2]], [[64, 28, 28, 32], [0, 1, 2]], [[300, 7], [0]],
+      [[4, 5, 3], [1]], [[4, 5, 3], [-2]], [[8, 9, 9, 16], [0, 1]], [[8, 9, 9, 16], [3]]];
+    for (const [shape, axis] of cases) {
+      for (const keepDims of [false, true]) await againstCpu('Sum', { x: randn(rng, shape) }, { axis, keepDims });
+    }
   });
 
   // Same shapes, a per-channel vector, a scalar, a trailing [H, W, C] block, each operand order; the last

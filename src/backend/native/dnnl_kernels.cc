@@ -512,6 +512,93 @@ napi_value SiluGrad(napi_env env, napi_callback_info info) {
   return elementwise<2>(env, info, [](const float *const *in, float *out, int64_t i0, int64_t i1) { siluGradRange(in[0], in[1], out, i0, i1); });
 }
 
+// ---- Data movement: strided block copies (Slice, SplitV and Concat along any axis) and Transpose ----
+// tfjs's WASM Slice copies an inner-axis slice element by element on one thread, and its Transpose of rank 5
+// (the attention's [B, HW, 3, heads, d] → [3, B, heads, HW, d]) takes a generic path tens of times slower
+// than a copy; these run at memory speed on every core.
+
+// strided(heap, src, srcStride, dst, dstStride, rows, len): row r copies len floats from src + r·srcStride to
+// dst + r·dstStride (offsets in bytes, strides and len in floats).
+napi_value Strided(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = argsOf(env, info, 7);
+    uint8_t *heap = heapOf(env, a[0]);
+    const float *src = reinterpret_cast<const float *>(at(heap, number(env, a[1])));
+    const int64_t srcStride = (int64_t)number(env, a[2]);
+    float *dst = reinterpret_cast<float *>(at(heap, number(env, a[3])));
+    const int64_t dstStride = (int64_t)number(env, a[4]), rows = (int64_t)number(env, a[5]), len = (int64_t)number(env, a[6]);
+#pragma omp parallel for schedule(static) if (rows * len >= PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) std::memcpy(dst + r * dstStride, src + r * srcStride, (size_t)len * sizeof(float));
+    return undefinedValue(env);
+  });
+}
+
+std::vector<int32_t> int32s(napi_env env, napi_value v) {
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value buffer;
+  size_t offset;
+  check(env, napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &offset), "Int32Array");
+  if (type != napi_int32_array) throw Failure{"synthaug dnnl: expected an Int32Array"};
+  const int32_t *p = static_cast<const int32_t *>(data);
+  return std::vector<int32_t>(p, p + length);
+}
+
+constexpr int MAX_RANK = 8;
+
+// transpose(heap, x, y, dims): dims = [rank, x's shape (rank values), perm (rank values)]; y's axis k is x's
+// axis perm[k]. Rows of y's last axis are filled in order, each thread taking a contiguous range of rows.
+napi_value Transpose(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = argsOf(env, info, 4);
+    uint8_t *heap = heapOf(env, a[0]);
+    const float *x = reinterpret_cast<const float *>(at(heap, number(env, a[1])));
+    float *y = reinterpret_cast<float *>(at(heap, number(env, a[2])));
+    const std::vector<int32_t> d = int32s(env, a[3]);
+    const int rank = d.empty() ? 0 : d[0];
+    if (rank < 1 || rank > MAX_RANK || (int)d.size() != 1 + 2 * rank) throw Failure{"synthaug dnnl: transpose dims must be [rank, shape, perm]"};
+    int64_t inStride[MAX_RANK], shape[MAX_RANK], step[MAX_RANK];
+    inStride[rank - 1] = 1;
+    for (int k = rank - 2; k >= 0; k--) inStride[k] = inStride[k + 1] * d[2 + k];
+    int64_t total = 1;
+    for (int k = 0; k < rank; k++) {
+      const int p = d[1 + rank + k];
+      if (p < 0 || p >= rank) throw Failure{"synthaug dnnl: transpose perm out of range"};
+      shape[k] = d[1 + p];
+      step[k] = inStride[p];
+      total *= shape[k];
+    }
+    const int64_t inner = shape[rank - 1], innerStep = step[rank - 1];
+    if (total == 0) return undefinedValue(env);
+    const int64_t rows = total / inner;
+#pragma omp parallel if (total >= PARALLEL_MIN)
+    {
+      const int t = omp_get_thread_num(), n = omp_get_num_threads();
+      const int64_t r0 = rows * t / n, r1 = rows * (t + 1) / n;
+      int64_t idx[MAX_RANK] = {0}, off = 0;
+      for (int64_t r = r0, k = rank - 2; k >= 0; k--) {
+        idx[k] = r % shape[k];
+        r /= shape[k];
+        off += idx[k] * step[k];
+      }
+      for (int64_t r = r0; r < r1; r++) {
+        const float *src = x + off;
+        float *dst = y + r * inner;
+        if (innerStep == 1) std::memcpy(dst, src, (size_t)inner * sizeof(float));
+        else for (int64_t i = 0; i < inner; i++) dst[i] = src[i * innerStep];
+        for (int k = rank - 2; k >= 0; k--) {
+          off += step[k];
+          if (++idx[k] < shape[k]) break;
+          off -= step[k] * shape[k];
+          idx[k] = 0;
+        }
+      }
+    }
+    return undefinedValue(env);
+  });
+}
+
 enum Binary { ADD = 0, MUL = 1, SUB = 2 };
 
 // out[i] = a[i] op b[i mod period] over [i0, i1): period n (same shapes), C (b one value per channel), 1 (scalar).
@@ -728,6 +815,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"channelAffine", nullptr, ChannelAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, BinaryOp, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"relu", nullptr, Relu, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"strided", nullptr, Strided, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"transpose", nullptr, Transpose, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"silu", nullptr, Silu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"siluGrad", nullptr, SiluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -15,6 +15,7 @@ import os from 'node:os';
 import {
   backend_util,
   getKernel,
+  slice_util,
   registerKernel,
   unregisterKernel,
   util,
@@ -51,6 +52,8 @@ interface Addon {
   relu(heap: Uint8Array, x: number, y: number, n: number): void;
   silu(heap: Uint8Array, x: number, y: number, n: number): void;
   siluGrad(heap: Uint8Array, x: number, dy: number, dx: number, n: number): void;
+  strided(heap: Uint8Array, src: number, srcStride: number, dst: number, dstStride: number, rows: number, len: number): void;
+  transpose(heap: Uint8Array, x: number, y: number, dims: Int32Array): void;
   binary(heap: Uint8Array, op: number, a: number, b: number, out: number, n: number, period: number): void;
   adamw(heap: Uint8Array, p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number, scale: number,
     beta1: number, beta2: number, c1: number, c2: number, eps: number, lr: number, keep: number): void;
@@ -269,6 +272,99 @@ function siluGrad({ inputs: { x, dy }, backend }: Args): TensorInfo | null {
     loadAddon().siluGrad(heap(backend), heapOffset(backend, x!), heapOffset(backend, dy!), heapOffset(backend, out), util.sizeFromShape(x!.shape)));
 }
 
+// ---- Data movement (float32; other dtypes, empty tensors and slices of more than one axis stay WASM) ----
+// Slice, SplitV, Unpack and Concat are strided block copies along one axis; Transpose a permuted copy.
+
+/** The product of shape[from, to). */
+const extent = (shape: number[], from: number, to = shape.length) => util.sizeFromShape(shape.slice(from, to));
+
+/**
+ * Copy, along `axis`, the block [start, start + count) of each of the `rows` = extent(0, axis) rows of a tensor
+ * whose axis has `length` entries, into (or, with gather false, out of) a packed tensor of `count` entries.
+ */
+function axisBlock(backend: BackendWasm, big: TensorInfo, packed: TensorInfo, axis: number, start: number, count: number, fromBig: boolean): void {
+  const rows = extent(big.shape, 0, axis);
+  const inner = extent(big.shape, axis + 1);
+  const length = big.shape[axis];
+  const bigAt = heapOffset(backend, big) + start * inner * 4;
+  const packedAt = heapOffset(backend, packed);
+  if (fromBig) loadAddon().strided(heap(backend), bigAt, length * inner, packedAt, count * inner, rows, count * inner);
+  else loadAddon().strided(heap(backend), packedAt, count * inner, bigAt, length * inner, rows, count * inner);
+}
+
+function slice({ inputs: { x }, attrs, backend }: Args): TensorInfo | null {
+  if (!allFloat(x)) return null;
+  const [begin, size] = slice_util.parseSliceParams(x as never, attrs.begin as number[], attrs.size as number[]);
+  const cut = size.map((d, i) => (d !== x!.shape[i] ? i : -1)).filter((i) => i >= 0);
+  if (cut.length > 1 || util.sizeFromShape(size) === 0) return null;
+  const axis = cut[0] ?? 0;
+  const out = backend.makeOutput(size, 'float32');
+  return filled(backend, out, () => axisBlock(backend, x!, out, axis, begin[axis], size[axis], true));
+}
+
+function splitV({ inputs: { x }, attrs, backend }: Args): TensorInfo[] | null {
+  if (!allFloat(x)) return null;
+  const axis = util.parseAxisParam(attrs.axis as number, x!.shape)[0];
+  const sizes = backend_util.prepareSplitSize(x as never, attrs.numOrSizeSplits as number | number[], axis);
+  const outs = sizes.map((n) => backend.makeOutput(x!.shape.map((d, i) => (i === axis ? n : d)), 'float32'));
+  return filledAll(backend, outs, () => {
+    let start = 0;
+    sizes.forEach((n, j) => {
+      if (util.sizeFromShape(outs[j].shape) > 0) axisBlock(backend, x!, outs[j], axis, start, n, true);
+      start += n;
+    });
+  });
+}
+
+function unpack({ inputs: { value }, attrs, backend }: Args): TensorInfo[] | null {
+  if (!allFloat(value)) return null;
+  const axis = util.parseAxisParam(attrs.axis as number, value!.shape)[0];
+  const outs = Array.from({ length: value!.shape[axis] }, () => backend.makeOutput(value!.shape.filter((_, i) => i !== axis), 'float32'));
+  return filledAll(backend, outs, () => outs.forEach((o, j) => axisBlock(backend, value!, o, axis, j, 1, true)));
+}
+
+function concat({ inputs, attrs, backend }: Args): TensorInfo | null {
+  const xs = Object.values(inputs) as TensorInfo[];
+  if (xs.length < 2 || !allFloat(...xs)) return null;
+  const axis = util.parseAxisParam(attrs.axis as number, xs[0].shape)[0];
+  backend_util.assertParamsConsistent(xs.map((t) => t.shape), axis);
+  const out = backend.makeOutput(backend_util.computeOutShape(xs.map((t) => t.shape), axis), 'float32');
+  return filled(backend, out, () => {
+    let start = 0;
+    for (const t of xs) {
+      axisBlock(backend, out, t, axis, start, t.shape[axis], false);
+      start += t.shape[axis];
+    }
+  });
+}
+
+function transpose({ inputs: { x }, attrs, backend }: Args): TensorInfo | null {
+  const perm = attrs.perm as number[];
+  if (!allFloat(x) || x!.shape.length > 8) return null;
+  const out = backend.makeOutput(perm.map((p) => x!.shape[p]), 'float32');
+  return filled(backend, out, () =>
+    loadAddon().transpose(heap(backend), heapOffset(backend, x!), heapOffset(backend, out), Int32Array.from([x!.shape.length, ...x!.shape, ...perm])));
+}
+
+/**
+ * Sum over every axis but the last ([C]), or every axis but the first and the last ([N, C]): the bias and
+ * broadcast gradients of channels-last networks, by the norm layers' channel pass (float64 partial sums).
+ * tfjs's WASM Sum transposes the reduced axes to the end first. Other reductions stay WASM.
+ */
+function sum({ inputs: { x }, attrs, backend }: Args): TensorInfo | null {
+  if (!allFloat(x) || x!.shape.length < 2) return null;
+  const rank = x!.shape.length;
+  const axes = util.parseAxisParam(attrs.axis as number | number[], x!.shape).sort((a, b) => a - b);
+  const leading = axes.length === rank - 1 && axes.every((a, i) => a === i);
+  const middle = rank >= 3 && axes.length === rank - 2 && axes.every((a, i) => a === i + 1);
+  if (!leading && !middle) return null;
+  const keep = x!.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const [sums] = nativePasses.reduce(backend, middle ? x!.shape[0] : 1, x!, null, null);
+  const out = backend.makeOutput(attrs.keepDims === true ? keep : keep.filter((_, i) => !axes.includes(i)), 'float32');
+  (backend.typedArrayFromHeap(out) as Float32Array).set(sums);
+  return out;
+}
+
 const BINARY = { Add: 0, Multiply: 1, Sub: 2 } as const;
 
 /**
@@ -348,6 +444,12 @@ const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | Tenso
   { kernelName: 'Relu', kernelFunc: relu },
   { kernelName: 'SynthaugSilu', kernelFunc: silu },
   { kernelName: 'SynthaugSiluGrad', kernelFunc: siluGrad },
+  { kernelName: 'Slice', kernelFunc: slice },
+  { kernelName: 'SplitV', kernelFunc: splitV },
+  { kernelName: 'Concat', kernelFunc: concat },
+  { kernelName: 'Unpack', kernelFunc: unpack },
+  { kernelName: 'Transpose', kernelFunc: transpose },
+  { kernelName: 'Sum', kernelFunc: sum },
   { kernelName: 'Add', kernelFunc: binary('Add') },
   { kernelName: 'Multiply', kernelFunc: binary('Multiply') },
   { kernelName: 'Sub', kernelFunc: binary('Sub') },
