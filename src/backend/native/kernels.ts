@@ -252,19 +252,16 @@ const nativePasses: ChannelPasses = {
   },
 };
 
-function relu({ inputs: { x }, backend }: Args): TensorInfo | null {
-  if (!allFloat(x)) return null;
-  const out = backend.makeOutput(x!.shape, 'float32');
-  return filled(backend, out, () => loadAddon().relu(heap(backend), heapOffset(backend, x!), heapOffset(backend, out), util.sizeFromShape(x!.shape)));
+/** Relu, and SynthaugSilu x → x·σ(x) (src/nn/activations.ts): one pass over all cores. */
+function unary(op: 'relu' | 'silu') {
+  return ({ inputs: { x }, backend }: Args): TensorInfo | null => {
+    if (!allFloat(x)) return null;
+    const out = backend.makeOutput(x!.shape, 'float32');
+    return filled(backend, out, () => loadAddon()[op](heap(backend), heapOffset(backend, x!), heapOffset(backend, out), util.sizeFromShape(x!.shape)));
+  };
 }
 
-/** SynthaugSilu x → x·σ(x), and SynthaugSiluGrad (x, dy) → dy·σ(x)·(1 + x·(1 − σ(x))) (src/nn/activations.ts). */
-function silu({ inputs: { x }, backend }: Args): TensorInfo | null {
-  if (!allFloat(x)) return null;
-  const out = backend.makeOutput(x!.shape, 'float32');
-  return filled(backend, out, () => loadAddon().silu(heap(backend), heapOffset(backend, x!), heapOffset(backend, out), util.sizeFromShape(x!.shape)));
-}
-
+/** SynthaugSiluGrad (x, dy) → dy·σ(x)·(1 + x·(1 − σ(x))). */
 function siluGrad({ inputs: { x, dy }, backend }: Args): TensorInfo | null {
   if (!allFloat(x, dy) || !util.arraysEqual(x!.shape, dy!.shape)) return null;
   const out = backend.makeOutput(x!.shape, 'float32');
@@ -441,8 +438,8 @@ const ours: { kernelName: string; kernelFunc: (args: Args) => TensorInfo | Tenso
   { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2dBackpropFilter },
   { kernelName: 'BatchMatMul', kernelFunc: matMul },
   { kernelName: '_FusedMatMul', kernelFunc: matMul },
-  { kernelName: 'Relu', kernelFunc: relu },
-  { kernelName: 'SynthaugSilu', kernelFunc: silu },
+  { kernelName: 'Relu', kernelFunc: unary('relu') },
+  { kernelName: 'SynthaugSilu', kernelFunc: unary('silu') },
   { kernelName: 'SynthaugSiluGrad', kernelFunc: siluGrad },
   { kernelName: 'Slice', kernelFunc: slice },
   { kernelName: 'SplitV', kernelFunc: splitV },
