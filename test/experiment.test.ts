@@ -28,6 +28,19 @@ test('make QUICK=1 check runs the whole protocol and a second make has nothing l
   assert.equal(again.status, 0, `the report is not up to date after a complete run:\n${again.stdout}${again.stderr}`);
 });
 
+test('make augment-R plans the classifiers of that real count only, headline count first in the report', { skip: hasMake ? false : 'no make on this machine' }, () => {
+  const plan = (...args: string[]) => {
+    const r = spawnSync('make', ['-n', '-C', MAKEFILE_DIR, 'QUICK=1', 'OUT=/nonexistent/out', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    assert.equal(r.status, 0, r.stderr);
+    return [...r.stdout.matchAll(/'>> classifier real=(\d+) synthetic=(\d+) seed=(\d+)'/g)].map((m) => m.slice(1).join('/'));
+  };
+  // QUICK: REALS 2 4, AMOUNTS 1 2, SEEDS 1 2.
+  assert.deepEqual(plan('augment-4'), ['4/0/1', '4/0/2', '4/1/1', '4/1/2', '4/2/1', '4/2/2']);
+  const all = plan('report');
+  assert.equal(all.length, 12);
+  assert.ok(all.slice(0, 6).every((c) => c.startsWith('2/')), `the first real count's arms come first: ${all.join(' ')}`);
+});
+
 test('generator.mk QUICK=1: the sweep and final reports with agreement, and nothing left to do after', { skip: hasMake ? false : 'no make on this machine', timeout: 10 * 60_000 }, (t) => {
   const out = join(tempDir(t, 'synthaug-generator-'), 'out');
   const make = (...args: string[]) =>
