@@ -121,7 +121,7 @@ test('a time budget stops cleanly after a step with a checkpoint that --resume c
   assert.deepEqual((await readdir(out)).sort(), ['checkpoint', 'config.json', 'ema.safetensors', 'log.jsonl', 'model.safetensors']);
 });
 
-test('--init rebuilds the class table by name: matched rows kept, new classes from the null row, null row carried', async () => {
+test('--init rebuilds the class table by name: matched rows kept, new classes fresh random rows, null row carried', async () => {
   const first = await outDir();
   await finetune(opts(first, { maxSteps: 2 }));
   const init = await loadDiffusionModel(first); // EMA weights, what --init starts from
@@ -136,7 +136,10 @@ test('--init rebuilds the class table by name: matched rows kept, new classes fr
   const table = m.net.stateDict().get('class_embed')!.arraySync() as number[][]; // [4, E]
   const close = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]) < 1e-6);
   assert.ok(close(table[0], initTable[1]), 'bright keeps its row');
-  assert.ok(close(table[1], initTable[2]) && close(table[2], initTable[2]), 'new classes start from the null row');
+  // New classes: rows of their own, drawn as a model built from scratch draws them, not copies of the null row.
+  assert.ok(!close(table[1], initTable[2]) && !close(table[2], initTable[2]) && !close(table[1], table[2]), 'new classes have rows of their own');
+  const norm = (a: number[]) => Math.sqrt(a.reduce((t, v) => t + v * v, 0));
+  assert.ok([1, 2].every((i) => Math.abs(norm(table[i]) / norm(initTable[0]) - 1) < 0.5), 'new rows are of a fresh row\'s size');
   assert.ok(close(table[3], initTable[2]), 'the null row is carried over');
   assert.equal(m.config.labelMap.init?.dir, first);
   assert.equal(m.config.labelMap.rows[0].initIndex, 1);
