@@ -1,5 +1,6 @@
 // A set of kernels synthaug registers over a tfjs backend's own: the WASM SIMD kernels (wasm/kernels.ts)
 // and the oneDNN kernels (native/kernels.ts) both run on the WASM backend, the second over the first.
+import * as tf from '@tensorflow/tfjs-core';
 
 export interface KernelSet {
   /** 'wasm' or 'native'. */
@@ -12,4 +13,12 @@ export interface KernelSet {
   register(): void;
   /** Put back what register() replaced. */
   unregister(): void;
+}
+
+/**
+ * Whether the active backend has synthaug's kernel `name` (a fused update, activation or channel pass) for
+ * these tensors: float32 and not empty. Elsewhere the caller computes the same thing with tfjs ops.
+ */
+export function hasFusedKernel(name: string, ...ts: tf.Tensor[]): boolean {
+  return ts.every((t) => t.dtype === 'float32' && t.size > 0) && tf.getKernel(name, tf.getBackend()) !== undefined;
 }

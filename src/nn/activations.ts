@@ -3,10 +3,7 @@
 // backend does each direction in one pass (SynthaugSilu, SynthaugSiluGrad in src/backend/native/). Elsewhere
 // the same function comes from tfjs ops and their automatic gradient.
 import * as tf from '@tensorflow/tfjs-core';
-
-function hasKernels(x: tf.Tensor, ...names: string[]): boolean {
-  return x.dtype === 'float32' && x.size > 0 && names.every((n) => tf.getKernel(n, tf.getBackend()) !== undefined);
-}
+import { hasFusedKernel } from '../backend/kernel-set.js';
 
 function fusedSiluForward(x: tf.Tensor, save: tf.GradSaveFunc) {
   save([x]);
@@ -19,6 +16,6 @@ const fusedSilu = tf.customGrad(fusedSiluForward as unknown as Parameters<typeof
 
 /** SiLU (swish): x·σ(x). */
 export function silu(x: tf.Tensor): tf.Tensor {
-  if (hasKernels(x, 'SynthaugSilu', 'SynthaugSiluGrad')) return fusedSilu(x);
+  if (hasFusedKernel('SynthaugSilu', x) && hasFusedKernel('SynthaugSiluGrad', x)) return fusedSilu(x);
   return tf.mul(x, tf.sigmoid(x));
 }

@@ -6,9 +6,10 @@
 // Statistics are over every axis but the last ([C]), or with perImage over every axis but the first and
 // the last ([N, C]); m and the affine coefficients come in the matching shape.
 import * as tf from '@tensorflow/tfjs-core';
+import { hasFusedKernel } from '../backend/kernel-set.js';
 
 function fusedKernel(name: string, x: tf.Tensor): boolean {
-  return x.dtype === 'float32' && x.size > 0 && x.shape[x.rank - 1] % 4 === 0 && tf.getKernel(name, tf.getBackend()) !== undefined;
+  return x.shape[x.rank - 1] % 4 === 0 && hasFusedKernel(name, x);
 }
 
 function reducedAxes(x: tf.Tensor, perImage: boolean): number[] {

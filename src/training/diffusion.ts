@@ -6,10 +6,11 @@
 // (index N), so unlabelled data pretrains the model, and --unconditional sends every sample there. Label
 // dropout (EDM constants' pUncond, 0.1) trains the null row on labelled data too, for classifier-free
 // guidance. From --init DIR the class table is rebuilt by name: a class the init model knows keeps its
-// row, a new class gets a fresh random row (as from scratch), and the null row is carried over. (New rows
-// copied from the null row left every class with the same embedding: AdamW moves a row of norm 11 by about
-// 0.1 in 200 steps, so a model fine-tuned for 200 steps from unlabelled pretraining followed no class at
-// any guidance weight: 10-13% agreement, chance level; with fresh rows 44% at w = 1 and 66% at w = 3.)
+// row, a new class gets a fresh random row (as from scratch), and the null row is carried over. A copy of
+// the null row would give every new class the same embedding, and AdamW moves a row of norm 11 by only about
+// 0.1 in 200 steps: measured, such a 200-step fine-tune from unlabelled pretraining follows no class at any
+// guidance weight (10-13% agreement, chance), where fresh rows give 44% at w = 1 and 66% at w = 3
+// (docs/experiment.md).
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdir } from 'node:fs/promises';
 import { InputError, UsageError } from '../errors.js';

@@ -6,6 +6,7 @@
 // fused kernel (SynthaugAdamW, SynthaugSgd) that the native kernel set registers (src/backend/native/), which
 // does the same float32 operations in the same order in one pass, so both give the same weights.
 import * as tf from '@tensorflow/tfjs-core';
+import { hasFusedKernel } from '../backend/kernel-set.js';
 
 export type OptimizerName = 'sgd' | 'adamw';
 
@@ -38,11 +39,6 @@ export interface Optimizer {
 export function decays(name: string, v: tf.Variable): boolean {
   if (v.rank < 2) return false;
   return !/(^|\.)(pos_embed|cls_token)/.test(name);
-}
-
-/** Whether the active backend has the fused update kernel `name` for these tensors (float32, not empty). */
-export function fusedUpdate(name: string, ...ts: tf.Tensor[]): boolean {
-  return ts.every((t) => t.dtype === 'float32' && t.size > 0) && tf.getKernel(name, tf.getBackend()) !== undefined;
 }
 
 /** Variables ← the fused kernel's outputs, in order. */
@@ -139,7 +135,7 @@ export class Sgd extends Base {
       if (!grad) continue;
       const weightDecay = p.decay ? this.weightDecay : 0;
       tf.tidy(() => {
-        if (fusedUpdate('SynthaugSgd', p.variable, grad)) {
+        if (hasFusedKernel('SynthaugSgd', p.variable, grad)) {
           const buf = this.momentum > 0 ? [this.slot(p, 'momentum_buffer')] : [];
           const inputs: tf.NamedTensorMap = buf.length ? { p: p.variable, g: grad, b: buf[0] } : { p: p.variable, g: grad };
           const attrs = { gradScale, weightDecay, momentum: this.momentum, nesterov: this.nesterov, lr };
@@ -190,7 +186,7 @@ export class AdamW extends Base {
       tf.tidy(() => {
         const m = this.slot(p, 'exp_avg');
         const v = this.slot(p, 'exp_avg_sq');
-        if (fusedUpdate('SynthaugAdamW', p.variable, grad)) {
+        if (hasFusedKernel('SynthaugAdamW', p.variable, grad)) {
           const keep = p.decay && this.weightDecay > 0 ? 1 - lr * this.weightDecay : 1;
           const attrs = { gradScale, beta1: this.beta1, beta2: this.beta2, c1, c2, eps: this.eps, lr, keep };
           assignAll([p.variable, m, v], tf.engine().runKernel('SynthaugAdamW', { p: p.variable, g: grad, m, v }, attrs) as tf.Tensor[]);

@@ -3,7 +3,8 @@
 // the WASM heap: tfjs keeps every activation of a forward pass for its backward pass), then a guard
 // against non-finite values, clipping by the global norm, the optimiser update, and the moving average.
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedUpdate, type Optimizer, type StateTensor } from './optim.js';
+import { hasFusedKernel } from '../backend/kernel-set.js';
+import { type Optimizer, type StateTensor } from './optim.js';
 
 /** A micro-batch's loss (the mean over its images) and statistics (sums over its images). */
 export interface MicroLoss {
@@ -120,7 +121,7 @@ export class Ema {
     for (const [name, v] of this.params) {
       const s = this.shadow.get(name) as tf.Variable;
       tf.tidy(() => {
-        const next = fusedUpdate('SynthaugEma', s, v)
+        const next = hasFusedKernel('SynthaugEma', s, v)
           ? (tf.engine().runKernel('SynthaugEma', { s, p: v }, { decay: d }) as tf.Tensor)
           : tf.add(tf.mul(s, d), tf.mul(v, 1 - d));
         s.assign(next);
