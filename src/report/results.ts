@@ -10,7 +10,7 @@
 //   real=<n>/synthetic=<k>/seed=<s>/classifier.json   synthaug train-classifier --json → top1, top5
 //   reference/classifier.json         the feature network's own test accuracy
 //   *.png                             images shown in the report (sample grids)
-//   times.jsonl                       {"step": name, "seconds": n} per step
+//   times.jsonl                       {"step": name, "seconds": n} per step (a step run again: its last time)
 //   *.txt                             shown verbatim (machine, settings)
 // Other files are ignored, so a run may keep logs beside its results.
 import { readdir, readFile } from 'node:fs/promises';
@@ -66,6 +66,10 @@ export async function readResults(root: string): Promise<ResultTree> {
           if (typeof t.step !== 'string' || typeof t.seconds !== 'number') throw new InputError(`a line lacks "step" or "seconds": ${line}`, { shard: path });
           tree.times.push({ step: t.step, seconds: t.seconds });
         }
+        // A step that ran again (its output removed, or settings changed and the target rebuilt) made the
+        // output that is there now: keep its last time only, in the order of first runs.
+        const last = new Map(tree.times.map((t) => [t.step, t.seconds]));
+        tree.times = [...last].map(([step, seconds]) => ({ step, seconds }));
       } else if (e.name.endsWith('.txt')) {
         tree.notes.push({ name: relative(root, path), text: await readFile(path, 'utf8') });
       }
